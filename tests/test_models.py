@@ -1,0 +1,116 @@
+import keras
+import numpy as np
+import pytest
+
+from conftest import random_image
+from tfsr.layers import WeightNormalization, fold_weight_norm
+from tfsr.models import ARCHS, build, get_arch, select_scale
+
+TINY = {"edsr_baseline": dict(blocks=2, features=8), "edsr": dict(blocks=2, features=8),
+        "mdsr_baseline": dict(blocks=2, features=8), "mdsr": dict(blocks=2, features=8),
+        "wdsr_a": dict(blocks=2, features=8), "wdsr_b": dict(blocks=2, features=8)}
+
+
+def trainable_params(model):
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+@pytest.mark.parametrize("arch, scale, overrides, expected", [
+    ("edsr_baseline", 2, {}, 1_369_859),
+    ("edsr_baseline", 3, {}, 1_554_499),
+    ("edsr_baseline", 4, {}, 1_517_571),
+    ("edsr", 2, {}, 40_729_603),
+    ("wdsr_a", 2, dict(blocks=16, features=32, expansion=4), 1_190_100),  # weight-norm g counted
+])
+def test_published_parameter_counts(arch, scale, overrides, expected):
+    assert trainable_params(build(arch, scale, **overrides)) == expected
+
+
+@pytest.mark.parametrize("arch", list(ARCHS))
+def test_every_arch_and_scale_upscales_a_non_square_image(arch):
+    x = np.random.default_rng(0).uniform(0, 255, (1, 17, 23, 3)).astype("float32")
+    for scale in get_arch(arch).scales:
+        y = build(arch, scale)(x)
+        assert tuple(y.shape) == (1, 17 * scale, 23 * scale, 3), (arch, scale)
+        assert np.isfinite(y.numpy()).all()
+
+
+def test_wdsr_blocks_have_the_published_shapes():
+    a = build("wdsr_a", 2, blocks=1, features=32, expansion=4)
+    assert a.get_layer("body_block0_expand").layer.kernel.shape == (3, 3, 32, 128)
+    assert a.get_layer("body_block0_reduce").layer.kernel.shape == (3, 3, 128, 32)
+    b = build("wdsr_b", 4, blocks=1, features=32, expansion=6, low_rank=0.8)
+    assert b.get_layer("body_block0_expand").layer.kernel.shape == (1, 1, 32, 192)
+    assert b.get_layer("body_block0_low_rank").layer.kernel.shape == (1, 1, 192, 25)
+    assert b.get_layer("body_block0_reduce").layer.kernel.shape == (3, 3, 25, 32)
+    assert b.get_layer("skip").layer.kernel.shape == (5, 5, 3, 48)
+    assert b.get_layer("tail").layer.kernel.shape == (3, 3, 32, 48)
+    assert all(isinstance(layer, WeightNormalization) for layer in b.layers
+               if isinstance(layer, (keras.layers.Conv2D, WeightNormalization)))
+
+
+def test_official_wdsr_initialisation_sets_g_constants():
+    model = build("wdsr_a", 2, blocks=2, features=8, res_scale=0.5, init="official")
+    for name, g in [("head", 1.0), ("tail", 1.0), ("skip", 1.0),
+                    ("body_block1_expand", 2.0), ("body_block1_reduce", 0.5)]:
+        np.testing.assert_array_equal(model.get_layer(name).g.numpy(), g)
+
+
+def test_mdsr_shares_body_between_scales():
+    model = build("mdsr_baseline", None, **TINY["mdsr_baseline"])
+    assert [t.name for t in model.outputs] or True
+    x2, x4 = select_scale(model, 2), select_scale(model, 4)
+    shared = {id(v) for v in x2.trainable_weights} & {id(v) for v in x4.trainable_weights}
+    body = model.get_layer("body")
+    assert {id(v) for v in body.trainable_weights} <= shared
+    assert "pre_x2_block0_conv1" not in [l.name for l in x4.layers]
+    x = np.zeros((1, 5, 6, 3), "float32")
+    assert tuple(x4(x).shape) == (1, 20, 24, 3)
+    with pytest.raises(ValueError, match="x8"):
+        select_scale(model, 8)
+
+
+def test_unknown_arch_scale_and_option_are_clear_errors():
+    with pytest.raises(ValueError, match="unknown architecture 'srcnn'"):
+        build("srcnn", 2)
+    with pytest.raises(ValueError, match="scales"):
+        build("mdsr", 8)
+    with pytest.raises(ValueError, match="no option expansion"):
+        build("edsr", 2, expansion=4)
+
+
+@pytest.mark.parametrize("arch", ["edsr", "mdsr", "wdsr_a", "wdsr_b"])
+def test_keras_file_round_trip_in_safe_mode(arch, tmp_path):
+    model = build(arch, 3, **TINY[arch])
+    x = np.random.default_rng(1).uniform(0, 255, (1, 9, 10, 3)).astype("float32")
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+
+
+@pytest.mark.parametrize("arch", ["wdsr_a", "wdsr_b"])
+def test_folded_wdsr_matches_weight_normalised_model(arch):
+    model = build(arch, 4, blocks=4, features=16, init="official", res_scale=0.5)
+    rng = np.random.default_rng(2)
+    for w in model.trainable_weights:  # move away from the identity-like initial state
+        w.assign(w.numpy() * rng.uniform(0.5, 1.5, w.shape).astype("float32"))
+    folded = fold_weight_norm(model)
+    assert not any(isinstance(layer, WeightNormalization) for layer in folded.layers)
+    assert trainable_params(folded) == trainable_params(model) - sum(
+        layer.g.shape[0] for layer in model.layers if isinstance(layer, WeightNormalization))
+    x = rng.uniform(0, 255, (1, 24, 19, 3)).astype("float32")
+    assert np.abs(folded(x).numpy() - model(x).numpy()).max() < 1e-4
+
+
+@pytest.mark.parametrize("arch", ["edsr_baseline", "wdsr_a", "wdsr_b"])
+def test_short_fit_lowers_l1_loss(arch):
+    keras.utils.set_random_seed(0)
+    model = build(arch, 2, **TINY[arch])
+    rng = np.random.default_rng(0)
+    hr = np.stack([random_image(rng, 16, 16) for _ in range(8)]).astype("float32")
+    lr = hr.reshape(8, 8, 2, 8, 2, 3).mean(axis=(2, 4))
+    model.compile(keras.optimizers.Adam(1e-3), loss="mae")
+    before = model.evaluate(lr, hr, verbose=0)
+    model.fit(lr, hr, batch_size=4, epochs=20, verbose=0)
+    after = model.evaluate(lr, hr, verbose=0)
+    assert after < 0.8 * before, (before, after)

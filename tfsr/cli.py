@@ -1,0 +1,47 @@
+"""What every tfsr command line shares: quiet start-up and one-line errors."""
+import os
+import re
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+
+import argparse  # noqa: E402
+
+
+class UserError(Exception):
+    """Bad input from the user: reported as one line, exit status 2."""
+
+
+def user_errors():
+    """The exception types reported as a one-line error instead of a traceback."""
+    from tfsr.data.images import DataError, ImageError
+    from tfsr.inference import ModelError
+    return (UserError, DataError, ImageError, ModelError)
+
+
+def _embedded_message(error):
+    """Our error text inside a tf.data/TensorFlow error raised from Python code."""
+    match = re.search(r"(?:ImageError|DataError): (.+)", str(error))
+    return match.group(1).strip() if match else None
+
+
+def run(main, argv=None):
+    """Run ``main(argv)``; bad input becomes ``error: ...`` on stderr and exit 2."""
+    import tensorflow as tf
+    try:
+        return main(argv) or 0
+    except user_errors() as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except tf.errors.OpError as e:
+        message = _embedded_message(e)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+def parser(description, prog):
+    """An ArgumentParser that shows defaults in --help."""
+    return argparse.ArgumentParser(prog=prog, description=description,
+                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)

@@ -1,0 +1,66 @@
+"""Scoring an upscaler on a dataset: per-image and mean PSNR/SSIM, JSON, table."""
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from tfsr.data.images import atomic_output, write_image
+from tfsr.metrics import BENCHMARK, psnr, ssim
+
+
+@dataclass
+class Report:
+    dataset: str
+    scale: int
+    convention: str
+    images: list = field(default_factory=list)  # {"name", "psnr", "ssim"}
+
+    @property
+    def psnr(self):
+        return float(np.mean([i["psnr"] for i in self.images]))
+
+    @property
+    def ssim(self):
+        return float(np.mean([i["ssim"] for i in self.images]))
+
+    def to_dict(self):
+        return {"dataset": self.dataset, "scale": self.scale, "convention": self.convention,
+                "psnr": self.psnr, "ssim": self.ssim, "images": self.images}
+
+    def save_json(self, path):
+        with atomic_output(path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2))
+
+    def table(self):
+        width = max([len(i["name"]) for i in self.images] + [7])
+        lines = [f"{self.dataset} x{self.scale}   ({self.convention})",
+                 f"{'image':<{width}}  {'PSNR dB':>8}  {'SSIM':>6}"]
+        lines += [f"{i['name']:<{width}}  {i['psnr']:8.2f}  {i['ssim']:6.4f}" for i in self.images]
+        lines.append(f"{'mean':<{width}}  {self.psnr:8.2f}  {self.ssim:6.4f}")
+        return "\n".join(lines)
+
+
+def evaluate(source, upscale, convention=BENCHMARK, save_dir=None, progress=True, on_image=None):
+    """Upscale every LR image of ``source`` and score it against its HR image.
+
+    Args:
+        source: a `PairedSet`.
+        upscale: function from an (h, w, 3) uint8 LR image to the SR image.
+        save_dir: if given, SR images are written there as ``<name>.png``.
+        on_image: called with the pair before each image (progress hooks).
+    """
+    scale = source.scale
+    report = Report(source.name, scale, convention.describe(scale))
+    for i in tqdm(range(len(source)), desc=f"{source.name} x{scale}", unit="img", disable=not progress):
+        pair = source.pairs[i]
+        lr, hr = source.load(i, keep_gray=True)
+        if on_image:
+            on_image(pair)
+        sr = upscale(lr)
+        report.images.append({"name": pair.name, "psnr": psnr(sr, hr, scale, convention),
+                              "ssim": ssim(sr, hr, scale, convention)})
+        if save_dir is not None:
+            write_image(f"{save_dir}/{pair.name}.png", np.clip(np.floor(np.asarray(sr) + 0.5), 0, 255))
+    return report
+

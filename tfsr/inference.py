@@ -1,0 +1,288 @@
+"""Running a trained model on images of any size.
+
+`load_model` reads a ``.keras`` file or a SavedModel folder; `Upscaler`
+runs it through a backend (LiteRT/XNNPACK, a ``tf.function`` or Keras
+``predict``), optionally with the x8 self-ensemble (EDSR+), over
+overlapping tiles blended back together, so memory is bounded by the tile.
+"""
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfsr.data.imresize import imresize
+from tfsr.layers import fold_weight_norm
+from tfsr.metrics import luma
+from tfsr.models.mdsr import select_scale
+
+BACKENDS = ("litert", "function", "keras")
+DEFAULT_BACKEND = "litert"
+
+
+class ModelError(ValueError):
+    """A model file that cannot be used; the message names the file."""
+
+
+def load_model(path):
+    """A ``.keras`` file (safe mode) or a SavedModel folder, as a Keras model.
+
+    SavedModels are wrapped in a Keras layer calling ``serving_default``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"{path}: no such file or folder")
+    if path.is_dir():
+        if not (path / "saved_model.pb").is_file():
+            raise ModelError(f"{path}: not a SavedModel folder (no saved_model.pb)")
+        return _saved_model_as_keras(path)
+    if path.suffix != ".keras":
+        raise ModelError(f"{path}: not a model file (expected a .keras file or a SavedModel folder)")
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as e:
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelError(f"{path}: cannot be loaded as a Keras model ({first_line})") from None
+    _check_sr_model(model, path)
+    return model
+
+
+def _saved_model_as_keras(path):
+    loaded = tf.saved_model.load(str(path))
+    if "serving_default" not in loaded.signatures:
+        raise ModelError(f"{path}: SavedModel has no serving_default signature")
+    signature = loaded.signatures["serving_default"]
+    input_name = list(signature.structured_input_signature[1])[0]
+    output_name = list(signature.structured_outputs)[0]
+    input_dtype = signature.structured_input_signature[1][input_name].dtype
+
+    class SavedModelLayer(keras.layers.Layer):
+        def call(self, x):
+            y = signature(**{input_name: tf.cast(x, input_dtype)})[output_name]
+            return tf.cast(y, tf.float32)
+
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, SavedModelLayer()(inputs), name=path.name)
+    model._tfsr_saved_model = loaded  # keep the variables alive
+    _check_sr_model(model, path)
+    return model
+
+
+def _check_sr_model(model, path):
+    shape = model.inputs[0].shape if len(model.inputs) == 1 else None
+    if shape is None or len(shape) != 4 or shape[-1] != 3:
+        raise ModelError(f"{path}: not a tfsr model (expects one RGB image input, has "
+                         f"{[tuple(t.shape) for t in model.inputs]})")
+    model_scales(model, path)
+
+
+def model_scales(model, path=None):
+    """{scale: output index} found by running the model on a small input."""
+    probe = np.zeros((1, 8, 8, 3), np.float32)
+    try:
+        outputs = model(probe)
+    except Exception as e:
+        raise ModelError(f"{path or model.name}: not a tfsr model (fails on an 8x8 RGB input: "
+                         f"{type(e).__name__})") from None
+    outputs = list(outputs.values()) if isinstance(outputs, dict) else keras.tree.flatten(outputs)
+    scales = {}
+    for i, y in enumerate(outputs):
+        h, w, c = y.shape[1:]
+        if c != 3 or h != w or h % 8 or h < 16:
+            raise ModelError(f"{path or model.name}: not a tfsr model (maps 8x8x3 to {h}x{w}x{c})")
+        scales[h // 8] = i
+    return scales
+
+
+def for_scale(model, scale=None, path=None):
+    """The single-output model for ``scale`` (checked), and that scale.
+
+    ``scale=None`` accepts a single-scale model as it is.
+    """
+    scales = model_scales(model, path)
+    name = path or model.name
+    if scale is None:
+        if len(scales) > 1:
+            raise ModelError(f"{name}: a multi-scale model (x{', x'.join(map(str, scales))}); "
+                             f"choose one with --scale")
+        scale = next(iter(scales))
+    if scale not in scales:
+        raise ModelError(f"{name}: the model upscales x{', x'.join(map(str, scales))}, not x{scale}")
+    if len(scales) > 1:
+        model = select_scale(model, scale)
+    return model, scale
+
+
+# --- backends: float32 NHWC batch in [0, 255] -> float32 NHWC batch ---
+
+def keras_predictor(model):
+    return lambda x: model.predict(x, verbose=0)
+
+
+def function_predictor(model):
+    fn = tf.function(model, input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)],
+                     jit_compile=False)
+    return lambda x: fn(tf.constant(x)).numpy()
+
+
+def tflite_float_model(model):
+    """The model (weight norm folded) as a float32 TFLite flatbuffer, dynamic H×W."""
+    folded = fold_weight_norm(model)
+    fn = tf.function(lambda x: folded(x), input_signature=[tf.TensorSpec((1, None, None, 3), tf.float32)])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], folded)
+    return converter.convert()
+
+
+class LiteRTPredictor:
+    """Runs a TFLite model with the LiteRT interpreter (XNNPACK on CPU)."""
+
+    def __init__(self, tflite_bytes, num_threads=None):
+        from ai_edge_litert.interpreter import Interpreter
+        self.interpreter = Interpreter(model_content=tflite_bytes, num_threads=num_threads or os.cpu_count())
+        self._shape = None
+
+    def __call__(self, x):
+        it = self.interpreter
+        inp = it.get_input_details()[0]
+        outs = []
+        for image in x:  # the converted model takes one image at a time
+            if self._shape != image.shape:
+                it.resize_tensor_input(inp["index"], (1,) + image.shape)
+                it.allocate_tensors()
+                self._shape = image.shape
+            it.set_tensor(inp["index"], image[None].astype(inp["dtype"]))
+            it.invoke()
+            outs.append(it.get_tensor(it.get_output_details()[0]["index"])[0].astype(np.float32))
+        return np.stack(outs)
+
+
+def make_predictor(model, backend=DEFAULT_BACKEND):
+    """A function running ``model`` on a float32 NHWC batch with ``backend``."""
+    if backend == "keras":
+        return keras_predictor(model)
+    if backend == "function":
+        return function_predictor(model)
+    if backend == "litert":
+        return LiteRTPredictor(tflite_float_model(model))
+    raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+
+
+def _dihedral(x, k, flip):
+    x = x[:, :, ::-1] if flip else x
+    return np.rot90(x, k, axes=(1, 2))
+
+
+def _dihedral_inverse(y, k, flip):
+    y = np.rot90(y, -k, axes=(1, 2))
+    return y[:, :, ::-1] if flip else y
+
+
+def self_ensemble(predict):
+    """EDSR+ geometric self-ensemble: mean over the 8 flips/rotations."""
+    def ensembled(x):
+        total = 0
+        for flip in (False, True):
+            for k in range(4):
+                y = predict(np.ascontiguousarray(_dihedral(x, k, flip)))
+                total = total + _dihedral_inverse(y, k, flip)
+        return total / 8
+    return ensembled
+
+
+def _tile_starts(length, tile, overlap):
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, tile - overlap))
+    return starts + [length - tile]
+
+
+def _ramp(length, scale, overlap, at_start, at_end):
+    """Blending weights along one tile axis: linear ramps over inner overlaps."""
+    w = np.ones(length * scale, np.float32)
+    if overlap:
+        ramp = (np.arange(overlap * scale, dtype=np.float32) + 0.5) / (overlap * scale)
+        if not at_start:
+            w[:len(ramp)] = np.minimum(w[:len(ramp)], ramp)
+        if not at_end:
+            w[-len(ramp):] = np.minimum(w[-len(ramp):], ramp[::-1])
+    return w
+
+
+def upscale_tiled(image, predict, scale, tile=None, overlap=16, on_tile=None):
+    """Upscale an (H, W, 3) image, tile by tile; returns uint8 (sH, sW, 3).
+
+    LR tiles of ``tile`` pixels overlap by ``overlap``; their outputs are
+    blended with linear ramps across each overlap. Rows of tiles are
+    streamed, so apart from the output only one row of tiles is in memory.
+    """
+    image = np.asarray(image, np.float32)
+    h, w, _ = image.shape
+    th, tw = (h, w) if not tile else (min(tile, h), min(tile, w))
+    if tile and overlap >= min(th, tw) and (th < h or tw < w):
+        raise ValueError(f"overlap {overlap} must be smaller than the tile {tile}")
+    ys, xs = _tile_starts(h, th, overlap), _tile_starts(w, tw, overlap)
+    out = np.empty((h * scale, w * scale, 3), np.uint8)
+    carry_acc = carry_w = None  # rows shared with the next row of tiles
+    for i, y in enumerate(ys):
+        acc = np.zeros((th * scale, w * scale, 3), np.float32)
+        weight = np.zeros((th * scale, w * scale, 1), np.float32)
+        wy = _ramp(th, scale, overlap, i == 0, i == len(ys) - 1)
+        for j, x in enumerate(xs):
+            sr = predict(image[None, y:y + th, x:x + tw])[0]
+            wx = _ramp(tw, scale, overlap, j == 0, j == len(xs) - 1)
+            wt = (wy[:, None] * wx[None, :])[..., None]
+            acc[:, x * scale:(x + tw) * scale] += sr * wt
+            weight[:, x * scale:(x + tw) * scale] += wt
+            if on_tile:
+                on_tile()
+        if carry_acc is not None:
+            acc[:len(carry_acc)] += carry_acc
+            weight[:len(carry_w)] += carry_w
+        done = (ys[i + 1] - y) * scale if i + 1 < len(ys) else th * scale
+        rows = slice(y * scale, y * scale + done)
+        out[rows] = np.clip(np.floor(acc[:done] / weight[:done] + 0.5), 0, 255)
+        carry_acc, carry_w = acc[done:], weight[done:]
+    return out
+
+
+class Upscaler:
+    """Upscale images of any size with a model.
+
+    Args:
+        model: a single-scale Keras model (see `for_scale`).
+        scale: its scale factor.
+        tile, overlap: LR tile size and overlap; None runs the whole image.
+        ensemble: average the 8 flips/rotations (EDSR+), 8x slower.
+        backend: ``"litert"`` (fastest on CPU, the default), ``"function"``
+            or ``"keras"``.
+    """
+
+    def __init__(self, model, scale, tile=None, overlap=16, ensemble=False, backend=DEFAULT_BACKEND):
+        self.scale, self.tile, self.overlap = scale, tile, overlap
+        predict = make_predictor(model, backend)
+        self.predict = self_ensemble(predict) if ensemble else predict
+
+    def tiles(self, height, width):
+        """How many tiles an image of this LR size is cut into."""
+        if not self.tile:
+            return 1
+        return (len(_tile_starts(height, min(self.tile, height), self.overlap))
+                * len(_tile_starts(width, min(self.tile, width), self.overlap)))
+
+    def __call__(self, image, on_tile=None):
+        """Upscale an RGB (H, W, 3), gray (H, W, 1) or RGBA (H, W, 4) uint8 image.
+
+        Gray images come back gray (the SR luma); alpha is upscaled with
+        MATLAB bicubic and re-attached.
+        """
+        image = np.asarray(image)
+        rgb = np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image[..., :3]
+        sr = upscale_tiled(rgb, self.predict, self.scale, self.tile, self.overlap, on_tile)
+        if image.shape[-1] == 1:
+            return np.clip(np.floor(luma(sr) + 0.5), 0, 255).astype(np.uint8)[..., None]
+        if image.shape[-1] == 4:
+            alpha = imresize(image[..., 3], self.scale)
+            return np.concatenate([sr, alpha[..., None]], axis=-1)
+        return sr
+

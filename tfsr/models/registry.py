@@ -1,0 +1,93 @@
+"""Named architectures: presets of the model families and their paper recipes."""
+from dataclasses import dataclass, field
+
+from tfsr.models.edsr import edsr
+from tfsr.models.mdsr import mdsr, select_scale
+from tfsr.models.wdsr import wdsr
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Training defaults from the papers (Adam β1 0.9, β2 0.999, ε 1e-8)."""
+
+    lr: float
+    halve_every: int = 200_000
+    steps: int = 300_000
+    batch_size: int = 16
+    patch_size: int = 48
+    loss: str = "l1"
+
+
+EDSR_RECIPE = Recipe(lr=1e-4)
+WDSR_RECIPE = Recipe(lr=1e-3)  # weight norm allows a 10x learning rate
+
+
+@dataclass(frozen=True)
+class Arch:
+    family: str
+    builder: object
+    defaults: dict
+    options: tuple  # the hyperparameters that may be overridden
+    scales: tuple
+    recipe: Recipe
+    multiscale: bool = False
+    extra: dict = field(default_factory=dict)  # fixed builder arguments
+
+
+_EDSR_OPTIONS = ("blocks", "features", "res_scale")
+_WDSR_OPTIONS = ("blocks", "features", "expansion", "res_scale", "init")
+
+ARCHS = {
+    "edsr_baseline": Arch("edsr", edsr, dict(blocks=16, features=64, res_scale=1.0),
+                          _EDSR_OPTIONS, (2, 3, 4, 8), EDSR_RECIPE),
+    "edsr": Arch("edsr", edsr, dict(blocks=32, features=256, res_scale=0.1),
+                 _EDSR_OPTIONS, (2, 3, 4, 8), EDSR_RECIPE),
+    "mdsr_baseline": Arch("mdsr", mdsr, dict(blocks=16, features=64),
+                          ("blocks", "features"), (2, 3, 4), EDSR_RECIPE, multiscale=True),
+    "mdsr": Arch("mdsr", mdsr, dict(blocks=80, features=64),
+                 ("blocks", "features"), (2, 3, 4), EDSR_RECIPE, multiscale=True),
+    "wdsr_a": Arch("wdsr", wdsr, dict(blocks=16, features=32, expansion=4, res_scale=1.0, init="norm"),
+                   _WDSR_OPTIONS, (2, 3, 4, 8), WDSR_RECIPE, extra=dict(block="a")),
+    "wdsr_b": Arch("wdsr", wdsr,
+                   dict(blocks=16, features=32, expansion=6, low_rank=0.8, res_scale=1.0, init="norm"),
+                   _WDSR_OPTIONS + ("low_rank",), (2, 3, 4, 8), WDSR_RECIPE, extra=dict(block="b")),
+}
+
+
+def get_arch(name):
+    """The registry entry for ``name``, with a clear error for unknown names."""
+    try:
+        return ARCHS[name]
+    except KeyError:
+        raise ValueError(f"unknown architecture {name!r}; choose from {', '.join(ARCHS)}") from None
+
+
+def hyperparameters(name, **overrides):
+    """The preset's hyperparameters with non-None ``overrides`` applied."""
+    arch = get_arch(name)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    unknown = set(given) - set(arch.options)
+    if unknown:
+        raise ValueError(f"{name} has no option {', '.join(sorted(unknown))}; "
+                         f"it takes {', '.join(arch.options)}")
+    return {**arch.defaults, **given}
+
+
+def build(name, scale, **overrides):
+    """Build architecture ``name`` at ``scale``.
+
+    ``overrides`` replace preset hyperparameters (``blocks``, ``features``,
+    ``expansion``, ``low_rank``, ``res_scale``, ``init``; None is ignored).
+    For a multi-scale family (MDSR), ``scale=None`` gives the model with an
+    output per scale; a number gives that scale's branch.
+    """
+    arch = get_arch(name)
+    params = {**hyperparameters(name, **overrides), **arch.extra}
+    if arch.multiscale:
+        if scale is not None and scale not in arch.scales:
+            raise ValueError(f"{name} supports scales {arch.scales}, got {scale}")
+        model = arch.builder(**params, name=name)
+        return model if scale is None else select_scale(model, scale)
+    if scale not in arch.scales:
+        raise ValueError(f"{name} supports scales {arch.scales}, got {scale}")
+    return arch.builder(scale, **params, name=f"{name}_x{scale}")
