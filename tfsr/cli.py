@@ -1,11 +1,7 @@
 """What every tfsr command line shares: quiet start-up and one-line errors."""
-import os
+import argparse
 import re
 import sys
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
-
-import argparse  # noqa: E402
 
 
 class UserError(Exception):
@@ -45,3 +41,10 @@ def parser(description, prog):
     """An ArgumentParser that shows defaults in --help."""
     return argparse.ArgumentParser(prog=prog, description=description,
                                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+
+def explicit_options(parser, argv):
+    """The destinations of the options actually written in ``argv``."""
+    argv = sys.argv[1:] if argv is None else argv
+    written = {arg.split("=", 1)[0] for arg in argv if arg.startswith("-")}
+    return {action.dest for action in parser._actions if written & set(action.option_strings)}

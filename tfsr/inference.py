@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfsr.data.imresize import imresize
-from tfsr.layers import fold_weight_norm
+from tfsr.export import tflite_float32
 from tfsr.metrics import luma
 from tfsr.models.mdsr import select_scale
 
@@ -126,14 +126,6 @@ def function_predictor(model):
     return lambda x: fn(tf.constant(x)).numpy()
 
 
-def tflite_float_model(model):
-    """The model (weight norm folded) as a float32 TFLite flatbuffer, dynamic H×W."""
-    folded = fold_weight_norm(model)
-    fn = tf.function(lambda x: folded(x), input_signature=[tf.TensorSpec((1, None, None, 3), tf.float32)])
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], folded)
-    return converter.convert()
-
-
 class LiteRTPredictor:
     """Runs a TFLite model with the LiteRT interpreter (XNNPACK on CPU)."""
 
@@ -164,7 +156,7 @@ def make_predictor(model, backend=DEFAULT_BACKEND):
     if backend == "function":
         return function_predictor(model)
     if backend == "litert":
-        return LiteRTPredictor(tflite_float_model(model))
+        return LiteRTPredictor(tflite_float32(model))
     raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
 
 

@@ -26,8 +26,11 @@ class SkipCounter:
         return len(self.skipped)
 
 
-def image_pairs(source, skip_bad=False, counter=None, min_lr_size=1):
+def image_pairs(source, skip_bad=False, counter=None, min_lr_size=1, keep_gray=False):
     """A dataset of whole (lr, hr) uint8 images from a source.
+
+    With ``keep_gray``, grayscale HR files stay one-channel so that the
+    metrics score them on their gray values (LR is always RGB).
 
     ``PairedSet`` files are checked from their headers first (clear errors
     before training starts), then decoded in parallel with PIL. A file that
@@ -44,7 +47,7 @@ def image_pairs(source, skip_bad=False, counter=None, min_lr_size=1):
 
     def load(index):
         try:
-            return paired.load(int(index))
+            return paired.load(int(index), keep_gray)
         except ImageError as e:
             if not skip_bad:
                 raise
@@ -55,10 +58,10 @@ def image_pairs(source, skip_bad=False, counter=None, min_lr_size=1):
 
     def decode(index):
         lr, hr = tf.numpy_function(load, [index], (tf.uint8, tf.uint8), stateful=False)
-        return tf.ensure_shape(lr, (None, None, 3)), tf.ensure_shape(hr, (None, None, 3))
+        return tf.ensure_shape(lr, (None, None, 3)), tf.ensure_shape(hr, (None, None, None if keep_gray else 3))
 
     ds = tf.data.Dataset.range(len(paired)).map(decode, num_parallel_calls=AUTOTUNE, deterministic=True)
-    return ds.filter(lambda lr, hr: tf.size(lr) > 0)
+    return ds.filter(lambda lr, hr: tf.size(lr) > 0) if skip_bad else ds
 
 
 def _cache(ds, cache):
@@ -128,11 +131,13 @@ def multiscale_training_dataset(sources, seed=0, **kwargs):
 def validation_dataset(source, center_crop=None, cache="memory", skip_bad=False):
     """Whole (lr, hr) float32 images, one per batch, in a fixed order.
 
+    Grayscale HR images stay one-channel (see `tfsr.metrics`).
+
     ``center_crop`` (an LR side) keeps only the centre of each image, to
     bound validation time on large images.
     """
     scale = source.scale
-    ds = image_pairs(source, skip_bad, min_lr_size=center_crop or 1)
+    ds = image_pairs(source, skip_bad, min_lr_size=center_crop or 1, keep_gray=True)
     if center_crop:
         def crop(lr, hr):
             shape = tf.shape(lr)

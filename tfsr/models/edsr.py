@@ -35,5 +35,5 @@ def edsr(scale, blocks=16, features=64, res_scale=1.0, name=None):
     x = residual_body(x, features, blocks, res_scale)
     x = upsampler(x, scale, features)
     x = conv(3, 3, "tail")(x)
-    outputs = Denormalize(name="denormalize")(x)
+    outputs = Denormalize(name="denormalize", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name or f"edsr_x{scale}")

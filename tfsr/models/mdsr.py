@@ -32,15 +32,20 @@ def mdsr(blocks=16, features=64, scales=SCALES, name="mdsr"):
         p = res_block(x, features, 1.0, name=f"pre_x{s}_block0", kernel_size=5)
         p = res_block(p, features, 1.0, name=f"pre_x{s}_block1", kernel_size=5)
         u = upsampler(body(p), s, features, name=f"upsample_x{s}")
-        outputs[f"x{s}"] = Denormalize(name=f"x{s}")(tail(u))
+        outputs[f"x{s}"] = Denormalize(name=f"x{s}", dtype="float32")(tail(u))
     return keras.Model(inputs, outputs, name=name)
+
+
+def branch_scales(model):
+    """The scales a multi-scale model has outputs for."""
+    names = {layer.name for layer in model.layers}
+    return [s for s in SCALES if f"x{s}" in names]
 
 
 def select_scale(model, scale):
     """The x``scale`` branch of a multi-scale model, sharing its weights."""
-    names = [layer.name for layer in model.layers]
-    if f"x{scale}" not in names:
-        have = ", ".join(n for n in names if n in {f"x{s}" for s in SCALES})
-        raise ValueError(f"{model.name} has no x{scale} branch (it has {have})")
+    if scale not in branch_scales(model):
+        have = ", ".join(f"x{s}" for s in branch_scales(model))
+        raise ValueError(f"{model.name} has no x{scale} branch (it has {have or 'none'})")
     output = model.get_layer(f"x{scale}").output
     return keras.Model(model.input, output, name=f"{model.name}_x{scale}")

@@ -72,5 +72,5 @@ def wdsr(scale, block="a", blocks=16, features=32, expansion=None, low_rank=0.8,
     s = conv(out_channels, 5, "skip", None, True, g_one)(x)
     s = PixelShuffle(scale, name="skip_shuffle")(s)
     x = keras.layers.Add(name="add_skip")([m, s])
-    outputs = Denormalize(_WDSR_STD, name="denormalize")(x)
+    outputs = Denormalize(_WDSR_STD, name="denormalize", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name or f"wdsr_{block}_x{scale}")

@@ -1,0 +1,165 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfsr.data import sample
+from tfsr.evaluation import evaluate
+from tfsr.inference import Upscaler, load_model
+from tfsr.models import build, select_scale
+from tfsr.train import config_from_args
+from tfsr.training import TrainConfig, TrainingError, copy_matching_layers, make_optimizer, train
+from tfsr.trainers import MultiScaleTrainer, Trainer
+
+TINY = dict(arch="wdsr_b", dataset="sample", blocks=2, features=16, patch_size=16, batch_size=4,
+            eval_crop=48, cache="memory")
+
+
+def tiny_config(tmp_path, **overrides):
+    return TrainConfig(**{**TINY, "output": str(tmp_path / "run"), **overrides})
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_run_lowers_loss_and_writes_its_files(tmp_path):
+    config = tiny_config(tmp_path, steps=60, eval_every=30, checkpoint_every=30, eval_crop=None)
+    result = train(config, log=lambda *_: None)
+    run = tmp_path / "run"
+    for name in ("best.keras", "last.keras", "best.json", "metrics.csv", "checkpoint.weights.h5", "config.json"):
+        assert (run / name).is_file(), name
+    rows = read_csv(run / "metrics.csv")
+    assert [int(r["step"]) for r in rows] == [30, 60]
+    assert float(rows[1]["loss"]) < float(rows[0]["loss"])
+    assert result.final_step == 60 and result.best["step"] in (30, 60)
+    # The training-time Keras metric equals the NumPy evaluation of the saved model.
+    report = evaluate(sample(4, "valid"), Upscaler(load_model(run / "last.keras"), 4, backend="function"),
+                      progress=False)
+    assert report.psnr == pytest.approx(float(rows[1]["val_psnr"]), abs=1e-4)
+    assert report.ssim == pytest.approx(float(rows[1]["val_ssim"]), abs=1e-5)
+    # TensorBoard has the validation scalars and the image strips.
+    tags = set()
+    for event_file in (run / "logs" / "validation").glob("events.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(event_file)):
+            tags |= {v.tag for v in event.summary.value}
+    assert {"psnr", "ssim", "bicubic | SR | HR"} <= tags
+
+
+def test_learning_rate_halves_every_n_steps():
+    optimizer = make_optimizer(TrainConfig(lr=1e-3, halve_every=100).resolved())
+    schedule = optimizer._learning_rate
+    assert [float(schedule(s)) for s in (0, 99, 100, 250)] == pytest.approx([1e-3, 1e-3, 5e-4, 2.5e-4])
+
+
+def test_resume_after_kill_continues_at_the_saved_step(tmp_path):
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "tfsr.train", "--arch", "wdsr_b", "--dataset", "sample", "--blocks", "2",
+               "--features", "16", "--patch-size", "16", "--batch-size", "4", "--steps", "100000",
+               "--checkpoint-every", "5", "--eval-every", "100000", "--halve-every", "7",
+               "--eval-crop", "48", "--output", str(run)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            state = run / "checkpoint.json"
+            if state.exists() and json.loads(state.read_text())["step"] >= 10:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("no checkpoint after 240 s")
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    saved = json.loads((run / "checkpoint.json").read_text())["step"]
+    assert saved % 5 == 0
+    config, _ = config_from_args(["--output", str(run), "--resume", "--steps", str(saved + 5)])
+    assert config.halve_every == 7 and config.features == 16
+    seen = {}
+
+    class Probe(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen["step"] = int(self.model.optimizer.iterations.numpy())
+            seen["lr"] = float(self.model.optimizer.learning_rate.numpy())
+            seen["adam_m"] = float(np.abs(self.model.optimizer.variables[2].numpy()).sum())
+
+    result = train(config, resume=True, log=lambda *_: None, extra_callbacks=[Probe()])
+    assert result.start_step == saved and seen["step"] == saved
+    assert seen["lr"] == pytest.approx(1e-3 * 0.5 ** (saved // 7))
+    assert seen["adam_m"] > 0  # the optimizer's moments came back, not fresh zeros
+    assert result.final_step == saved + 5
+
+
+def test_nan_loss_stops_with_the_last_good_checkpoint_intact(tmp_path):
+    class Poison(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if int(self.model.optimizer.iterations.numpy()) == 12:
+                kernel = self.model.net.get_layer("head").layer.kernel
+                kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+
+    config = tiny_config(tmp_path, steps=40, eval_every=40, checkpoint_every=10)
+    with pytest.raises(TrainingError, match=r"NaN/inf at step 13.*step 10"):
+        train(config, log=lambda *_: None, extra_callbacks=[Poison()])
+    run = tmp_path / "run"
+    assert json.loads((run / "checkpoint.json").read_text())["step"] == 10
+    trainer = Trainer(build("wdsr_b", 4, blocks=2, features=16))
+    trainer.compile(make_optimizer(config.resolved()), "mae")
+    trainer.optimizer.build(trainer.trainable_variables)
+    trainer.load_weights(run / "checkpoint.weights.h5")
+    assert int(trainer.optimizer.iterations.numpy()) == 10
+    assert all(np.isfinite(w).all() for w in trainer.net.get_weights())
+    assert not (run / "last.keras").exists()
+
+
+def test_init_from_copies_layers_whose_shapes_match(tmp_path):
+    x2 = build("wdsr_a", 2, blocks=2, features=8)
+    x2.save(tmp_path / "x2.keras")
+    x4 = build("wdsr_a", 4, blocks=2, features=8)
+    copied, skipped = copy_matching_layers(tmp_path / "x2.keras", x4)
+    assert set(skipped) == {"tail", "skip"} and "shapes differ" in skipped["tail"]
+    assert "body_block1_reduce" in copied and "head" in copied
+    for name in copied:
+        for a, b in zip(x2.get_layer(name).get_weights(), x4.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_mdsr_step_updates_only_the_batch_scale(tmp_path):
+    net = build("mdsr_baseline", None, blocks=1, features=8)
+    trainer = MultiScaleTrainer(net)
+    trainer.compile(keras.optimizers.Adam(1e-2), "mae")
+    before = {v.path: v.numpy().copy() for v in trainer.trainable_variables}
+    lr = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
+    trainer.fit(lr, np.zeros((2, 24, 24, 3), "float32"), epochs=1, verbose=0)  # an x3 batch
+    changed = {v.path for v in trainer.trainable_variables if not np.array_equal(before[v.path], v.numpy())}
+    assert any("pre_x3" in p for p in changed) and any("upsample_x3" in p for p in changed)
+    assert any(p.startswith("body") or "/body" in p or "head" in p for p in changed)
+    assert not any("x2" in p or "x4" in p for p in changed)
+
+
+def test_config_file_then_flags(tmp_path):
+    (tmp_path / "c.yaml").write_text("arch: edsr_baseline\nscale: 2\nsteps: 77\nlr: 0.0005\n")
+    config, _ = config_from_args(["--config", str(tmp_path / "c.yaml"), "--steps", "88"])
+    assert (config.arch, config.scale, config.steps, config.lr) == ("edsr_baseline", 2, 88, 0.0005)
+    (tmp_path / "bad.yaml").write_text("arch: edsr\nwidth: 3\n")
+    from tfsr.cli import UserError
+    with pytest.raises(UserError, match="unknown option.*width"):
+        config_from_args(["--config", str(tmp_path / "bad.yaml")])
+
+
+def test_cli_reports_bad_dataset_in_one_line(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = subprocess.run([sys.executable, "-m", "tfsr.train", "--dataset", str(empty), "--output",
+                          str(tmp_path / "run"), "--eval-dataset", str(empty)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1] == f"error: {empty}: no images found (looked for .png, .jpg, .jpeg, .bmp, .webp)"

@@ -1,0 +1,142 @@
+"""python -m tfsr.train: train an SR model with the papers' recipes.
+
+    python -m tfsr.train --arch wdsr_b --dataset sample --steps 300
+    python -m tfsr.train --arch edsr_baseline --scale 4 --data-dir ~/datasets
+    python -m tfsr.train --output runs/edsr_baseline_x4 --resume
+
+Options may also come from ``--config FILE`` (YAML or JSON, same names as
+the flags); flags given on the command line win.
+"""
+import json
+import sys
+from pathlib import Path
+
+from tfsr import cli
+
+RESUMABLE_OVERRIDES = {"steps", "eval_every", "checkpoint_every", "eval_dataset", "eval_images", "eval_crop",
+                       "cache", "data_dir", "strategy"}
+
+
+def build_parser():
+    from tfsr.models import ARCHS
+    p = cli.parser(__doc__.splitlines()[0], "python -m tfsr.train")
+    recipe = "default: the architecture's paper recipe"
+    p.add_argument("--arch", default="wdsr_b", choices=list(ARCHS), help="architecture")
+    p.add_argument("--scale", type=int, default=4, choices=[2, 3, 4, 8],
+                   help="upscaling factor (MDSR trains x2/x3/x4 together and validates at this one)")
+    p.add_argument("--dataset", default="div2k",
+                   help="div2k, sample (bundled photos), tfds:div2k/bicubic_x4, or a folder of images "
+                        "(HR only, or HR/ with LR_bicubic/X<s>/)")
+    p.add_argument("--data-dir", help="root of the datasets (default: $TFSR_DATA_DIR or ~/.tfsr/datasets)")
+    p.add_argument("--degradation", default="bicubic", choices=["bicubic", "unknown"], help="DIV2K degradation")
+    p.add_argument("--steps", type=int, help=f"training steps ({recipe}: 300000)")
+    p.add_argument("--batch-size", type=int, help=f"patches per batch ({recipe}: 16)")
+    p.add_argument("--patch-size", type=int, help=f"LR patch side in pixels ({recipe}: 48)")
+    p.add_argument("--lr", type=float, help=f"initial learning rate ({recipe}: 1e-4 EDSR/MDSR, 1e-3 WDSR)")
+    p.add_argument("--halve-every", type=int, help=f"halve the learning rate every N steps ({recipe}: 200000)")
+    p.add_argument("--loss", choices=["l1", "l2"], help=f"pixel loss ({recipe}: l1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (weights, patches, augmentation)")
+    p.add_argument("--output", help="run folder (default: runs/<arch>_x<scale>)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --output from its last checkpoint (same step, LR, optimizer)")
+    p.add_argument("--init-from", metavar="MODEL",
+                   help="start from a trained .keras model: copy every layer whose name and shape match")
+    p.add_argument("--eval-every", type=int, default=1000, help="validate every N steps")
+    p.add_argument("--eval-dataset",
+                   help="validation set: set5/set14/b100/urban100/manga109 under --data-dir, div2k "
+                        "(validation images), sample, or a folder (default: the training set's own "
+                        "validation split)")
+    p.add_argument("--eval-images", type=int, help="validate on the first N images only (default: all; "
+                                                   "10 for DIV2K, as EDSR)")
+    p.add_argument("--eval-crop", type=int, help="validate on LR centre crops of this size (default: whole images)")
+    p.add_argument("--checkpoint-every", type=int, default=1000, help="save a checkpoint every N steps")
+    p.add_argument("--mixed-precision", action="store_true",
+                   help="float16 compute on GPUs (bfloat16 on CPUs), float32 weights")
+    p.add_argument("--strategy", default="default", choices=["default", "mirrored", "multi_worker"],
+                   help="distribution: mirrored = all local GPUs; multi_worker = the hosts in $TF_CONFIG")
+    p.add_argument("--logical-cpus", type=int,
+                   help="split the CPU into N logical devices (to try --strategy mirrored without GPUs)")
+    p.add_argument("--cache", default="memory",
+                   help="cache decoded images: 'memory', a file path for an on-disk cache, or 'none'")
+    p.add_argument("--patches-per-image", type=int, default=1, help="random patches cut per image per pass")
+    p.add_argument("--skip-bad-images", action="store_true",
+                   help="skip unreadable or too-small training images with a warning instead of stopping")
+    p.add_argument("--jit-compile", action="store_true", help="compile the training step with XLA")
+    p.add_argument("--blocks", type=int, help="override the number of residual blocks")
+    p.add_argument("--features", type=int, help="override the number of features (width)")
+    p.add_argument("--expansion", type=int, help="override WDSR's expansion ratio before the ReLU")
+    p.add_argument("--low-rank", type=float, help="override WDSR-B's linear low-rank ratio")
+    p.add_argument("--res-scale", type=float, help="override the residual scaling")
+    p.add_argument("--init", choices=["norm", "official"],
+                   help="WDSR weight-norm initialisation: g = |v| (norm) or the official constants")
+    p.add_argument("--config", metavar="FILE", help="YAML or JSON file of options (flags win)")
+    return p
+
+
+def read_config_file(path):
+    path = Path(path)
+    if not path.is_file():
+        raise cli.UserError(f"{path}: no such config file")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() == ".json":
+            values = json.loads(text)
+        else:
+            import yaml
+            values = yaml.safe_load(text)
+    except Exception as e:
+        raise cli.UserError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({e})") from None
+    if not isinstance(values, dict):
+        raise cli.UserError(f"{path}: expected a mapping of option names to values")
+    return values
+
+
+def config_from_args(argv):
+    """TrainConfig from defaults, then --config FILE, then explicit flags; and --resume."""
+    from tfsr.training import ConfigError, TrainConfig, load_run_config
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    given = {dest: getattr(args, dest) for dest in cli.explicit_options(parser, argv)
+             if dest not in ("resume", "config", "logical_cpus")}
+    if args.cache == "none":
+        given["cache"] = None
+    values = read_config_file(args.config) if args.config else {}
+    try:
+        if args.resume:
+            output = given.get("output") or values.get("output") or f"runs/{args.arch}_x{args.scale}"
+            stored = load_run_config(output)
+            changed = {k for k, v in {**values, **given}.items()
+                       if k.replace("-", "_") not in RESUMABLE_OVERRIDES | {"output"}
+                       and getattr(stored, k.replace("-", "_")) != v}
+            if changed:
+                raise cli.UserError(f"--resume continues the run in {output} as it was configured; "
+                                    f"cannot change {', '.join(sorted(changed))}")
+            updates = {k: v for k, v in {**values, **given}.items() if k.replace("-", "_") in RESUMABLE_OVERRIDES}
+            return TrainConfig.from_dict({**vars(stored), **updates}), args
+        defaults = dict(vars(args))
+        for key in ("resume", "config", "logical_cpus"):
+            defaults.pop(key)
+        merged = {**{k: v for k, v in defaults.items() if k not in given}, **values, **given}
+        return TrainConfig.from_dict(merged, args.config or "options"), args
+    except ConfigError as e:
+        raise cli.UserError(str(e)) from None
+
+
+def main(argv=None):
+    config, args = config_from_args(argv)
+    import tensorflow as tf
+    if args.logical_cpus:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * args.logical_cpus)
+    from tfsr.training import ConfigError, TrainingError, train
+    try:
+        train(config, resume=args.resume)
+    except ConfigError as e:
+        raise cli.UserError(str(e)) from None
+    except TrainingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli.run(main))

@@ -1,0 +1,98 @@
+"""Keras models that train an SR network under ``fit``.
+
+A trainer wraps the network (``trainer.net``): the network is what gets
+saved and exported, the trainer owns the optimizer and the training step.
+
+Both trainers work under ``MultiWorkerMirroredStrategy``, where Keras 3's
+own ``fit`` breaks (keras-team/keras#20585), with two small fixes:
+
+* Keras builds the model symbolically from the first batch and, for that,
+  averages the per-replica batches with a cross-worker ``reduce`` that
+  fails on per-replica data. A replica's local batch has the right shapes,
+  so the trainer builds from it instead.
+* Keras reduces the step's logs across workers with
+  ``strategy.reduce("MEAN", value, axis=0)``, which fails for scalars. The
+  trainer returns each log as a 1-element vector, which reduces to the
+  scalar mean across workers.
+"""
+import keras
+import tensorflow as tf
+from keras import tree
+
+from tfsr.models.mdsr import branch_scales, select_scale
+
+
+class Trainer(keras.Model):
+    """Trains a single-output network with the standard Keras step."""
+
+    def __init__(self, net, **kwargs):
+        super().__init__(name=f"{net.name}_trainer", **kwargs)
+        self.net = net
+        self.built = net.built  # all weights live in the (built) network
+
+    def call(self, inputs, training=False):
+        return self.net(inputs, training=training)
+
+    def sr_step(self, data):
+        return super().train_step(data)
+
+    def train_step(self, data):
+        logs = self.sr_step(data)
+        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
+        return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, batches in iterator:
+                data_batch = tree.map_structure(self._local_value, next(batches))
+                break
+        return super()._maybe_symbolic_build(data_batch=data_batch)
+
+    def _local_value(self, value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return self.distribute_strategy.experimental_local_results(value)[0]
+        return value
+
+
+class MultiScaleTrainer(Trainer):
+    """Trains a multi-scale network (MDSR) on batches of one scale each.
+
+    The scale of a batch is read from its LR/HR shapes. Only the variables
+    used at that scale (shared head, body and tail, and that scale's
+    branches) are updated, as when PyTorch leaves unused parameters
+    without a gradient.
+    """
+
+    def __init__(self, net, **kwargs):
+        super().__init__(net, **kwargs)
+        self.scales = branch_scales(net)
+        self.branches = [select_scale(net, s) for s in self.scales]
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def compile(self, *args, **kwargs):
+        super().compile(*args, **kwargs)
+        self.optimizer.build(self.trainable_variables)  # each step updates only a subset
+
+    def sr_step(self, data):
+        # Every branch is traced; forget static H×W so the other scales' branches trace too.
+        lr, hr = (tf.compat.v1.placeholder_with_default(t, [None, None, None, 3]) for t in data)
+
+        def step_at(branch):
+            def step():
+                with tf.GradientTape() as tape:
+                    loss = self.compute_loss(x=lr, y=hr, y_pred=branch(lr, training=True))
+                variables = branch.trainable_variables
+                self.optimizer.apply(tape.gradient(loss, variables), variables)
+                return loss
+            return step
+
+        ratio = tf.shape(hr)[1] // tf.shape(lr)[1]
+        index = tf.argmax(tf.cast(tf.equal(tf.constant(self.scales), ratio), tf.int32), output_type=tf.int32)
+        loss = tf.switch_case(index, [step_at(branch) for branch in self.branches])
+        self.loss_tracker.update_state(loss)
+        return {"loss": self.loss_tracker.result()}
