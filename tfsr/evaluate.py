@@ -27,7 +27,8 @@ def build_parser():
                         "auto: div2k for DIV2K, benchmark otherwise")
     p.add_argument("--self-ensemble", action="store_true", help="average the 8 flips/rotations (EDSR+)")
     p.add_argument("--tile", type=int, help="LR tile size for bounded memory (default: whole image)")
-    p.add_argument("--overlap", type=int, default=16, help="LR overlap between tiles")
+    p.add_argument("--overlap", type=int, default=16,
+                   help="LR context added around each tile and cropped off after (hides tile seams)")
     p.add_argument("--backend", default="litert", choices=["litert", "function", "keras"],
                    help="inference backend")
     p.add_argument("--json", help="write the results to this JSON file")

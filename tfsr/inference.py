@@ -3,7 +3,7 @@
 `load_model` reads a ``.keras`` file or a SavedModel folder; `Upscaler`
 runs it through a backend (LiteRT/XNNPACK, a ``tf.function`` or Keras
 ``predict``), optionally with the x8 self-ensemble (EDSR+), over
-overlapping tiles blended back together, so memory is bounded by the tile.
+tiles with overlapping context, so memory is bounded by the tile.
 """
 import os
 from pathlib import Path
@@ -182,59 +182,42 @@ def self_ensemble(predict):
     return ensembled
 
 
-def _tile_starts(length, tile, overlap):
-    if length <= tile:
-        return [0]
-    starts = list(range(0, length - tile, tile - overlap))
-    return starts + [length - tile]
+def _windows(length, tile, margin):
+    """(core start, core end, window start, window end) along one axis.
+
+    Cores of ``tile`` pixels cover the axis; each window adds ``margin``
+    pixels of context on both sides (shifted inwards at the borders so all
+    windows have the same size when the axis is long enough).
+    """
+    size = min(length, tile + 2 * margin)
+    spans = []
+    for start in range(0, length, tile):
+        end = min(start + tile, length)
+        window = min(max(start - margin, 0), length - size)
+        spans.append((start, end, window, window + size))
+    return spans
 
 
-def _ramp(length, scale, overlap, at_start, at_end):
-    """Blending weights along one tile axis: linear ramps over inner overlaps."""
-    w = np.ones(length * scale, np.float32)
-    if overlap:
-        ramp = (np.arange(overlap * scale, dtype=np.float32) + 0.5) / (overlap * scale)
-        if not at_start:
-            w[:len(ramp)] = np.minimum(w[:len(ramp)], ramp)
-        if not at_end:
-            w[-len(ramp):] = np.minimum(w[-len(ramp):], ramp[::-1])
-    return w
+def upscale_tiled(image, predict, scale, tile=None, margin=16, on_tile=None):
+    """Upscale an (H, W, 3) image tile by tile; returns uint8 (sH, sW, 3).
 
-
-def upscale_tiled(image, predict, scale, tile=None, overlap=16, on_tile=None):
-    """Upscale an (H, W, 3) image, tile by tile; returns uint8 (sH, sW, 3).
-
-    LR tiles of ``tile`` pixels overlap by ``overlap``; their outputs are
-    blended with linear ramps across each overlap. Rows of tiles are
-    streamed, so apart from the output only one row of tiles is in memory.
+    Each LR tile is run with ``margin`` pixels of context on every side, and
+    only its centre is kept, so a tile's output differs from the untiled
+    result only by what lies beyond the margin (nothing, once the margin
+    covers the network's receptive field). Memory is bounded by the tile.
     """
     image = np.asarray(image, np.float32)
     h, w, _ = image.shape
-    th, tw = (h, w) if not tile else (min(tile, h), min(tile, w))
-    if tile and overlap >= min(th, tw) and (th < h or tw < w):
-        raise ValueError(f"overlap {overlap} must be smaller than the tile {tile}")
-    ys, xs = _tile_starts(h, th, overlap), _tile_starts(w, tw, overlap)
+    rows = _windows(h, tile or h, margin if tile else 0)
+    cols = _windows(w, tile or w, margin if tile else 0)
     out = np.empty((h * scale, w * scale, 3), np.uint8)
-    carry_acc = carry_w = None  # rows shared with the next row of tiles
-    for i, y in enumerate(ys):
-        acc = np.zeros((th * scale, w * scale, 3), np.float32)
-        weight = np.zeros((th * scale, w * scale, 1), np.float32)
-        wy = _ramp(th, scale, overlap, i == 0, i == len(ys) - 1)
-        for j, x in enumerate(xs):
-            sr = predict(image[None, y:y + th, x:x + tw])[0]
-            wx = _ramp(tw, scale, overlap, j == 0, j == len(xs) - 1)
-            wt = (wy[:, None] * wx[None, :])[..., None]
-            acc[:, x * scale:(x + tw) * scale] += sr * wt
-            weight[:, x * scale:(x + tw) * scale] += wt
+    for y0, y1, wy0, wy1 in rows:
+        for x0, x1, wx0, wx1 in cols:
+            sr = predict(image[None, wy0:wy1, wx0:wx1])[0]
+            core = sr[(y0 - wy0) * scale:(y1 - wy0) * scale, (x0 - wx0) * scale:(x1 - wx0) * scale]
+            out[y0 * scale:y1 * scale, x0 * scale:x1 * scale] = np.clip(np.floor(core + 0.5), 0, 255)
             if on_tile:
                 on_tile()
-        if carry_acc is not None:
-            acc[:len(carry_acc)] += carry_acc
-            weight[:len(carry_w)] += carry_w
-        done = (ys[i + 1] - y) * scale if i + 1 < len(ys) else th * scale
-        rows = slice(y * scale, y * scale + done)
-        out[rows] = np.clip(np.floor(acc[:done] / weight[:done] + 0.5), 0, 255)
-        carry_acc, carry_w = acc[done:], weight[done:]
     return out
 
 
@@ -244,7 +227,8 @@ class Upscaler:
     Args:
         model: a single-scale Keras model (see `for_scale`).
         scale: its scale factor.
-        tile, overlap: LR tile size and overlap; None runs the whole image.
+        tile: LR tile size (None runs the whole image at once).
+        overlap: LR context added around each tile and cropped off after.
         ensemble: average the 8 flips/rotations (EDSR+), 8x slower.
         backend: ``"litert"`` (fastest on CPU, the default), ``"function"``
             or ``"keras"``.
@@ -259,8 +243,7 @@ class Upscaler:
         """How many tiles an image of this LR size is cut into."""
         if not self.tile:
             return 1
-        return (len(_tile_starts(height, min(self.tile, height), self.overlap))
-                * len(_tile_starts(width, min(self.tile, width), self.overlap)))
+        return len(_windows(height, self.tile, self.overlap)) * len(_windows(width, self.tile, self.overlap))
 
     def __call__(self, image, on_tile=None):
         """Upscale an RGB (H, W, 3), gray (H, W, 1) or RGBA (H, W, 4) uint8 image.

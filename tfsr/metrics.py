@@ -47,10 +47,7 @@ DIV2K = Convention("rgb", 6)
 
 def rgb_to_y(image):
     """MATLAB ``rgb2ycbcr`` luma for RGB in [0, 255], float64 and unrounded."""
-    image = np.asarray(image, np.float64)
-    if image.ndim == 2:
-        return image
-    return 16.0 + image @ _Y_WEIGHTS
+    return 16.0 + np.asarray(image, np.float64) @ _Y_WEIGHTS
 
 
 def luma(image):

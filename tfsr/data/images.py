@@ -28,10 +28,10 @@ def _open(path, max_pixels):
         raise ImageError(f"{path}: no such file")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides
             image = Image.open(path)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{path}: image is too large to decode safely") from None
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"{path}: image is too large to decode safely ({e})") from None
     except Exception as e:  # PIL raises many types for non-images
         raise ImageError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
     w, h = image.size
