@@ -136,15 +136,18 @@ def _channel_norm(kernel):
     return ops.sqrt(ops.maximum(ops.sum(ops.square(kernel), axis=(0, 1, 2)), _NORM_EPSILON))
 
 
+def walk_layers(model):
+    """The layers of a model in order, descending into nested models."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from walk_layers(layer)
+        else:
+            yield layer
+
+
 def weight_norm_layers(model):
     """All `WeightNormalization` layers of a model, nested models included."""
-    found = []
-    for layer in model.layers:
-        if isinstance(layer, WeightNormalization):
-            found.append(layer)
-        elif isinstance(layer, keras.Model):
-            found.extend(weight_norm_layers(layer))
-    return found
+    return [layer for layer in walk_layers(model) if isinstance(layer, WeightNormalization)]
 
 
 def fold_weight_norm(model):

@@ -29,6 +29,7 @@ from tfsr.data.images import atomic_output
 from tfsr.data.pipeline import multiscale_training_dataset, training_dataset, validation_dataset
 from tfsr.data.sources import PairedSet, bicubic_upscale
 from tfsr.evaluation import evaluate
+from tfsr.layers import walk_layers
 from tfsr.metrics import PSNR, SSIM
 from tfsr.models import build, get_arch, select_scale
 from tfsr.trainers import MultiScaleTrainer, Trainer
@@ -175,9 +176,9 @@ def copy_matching_layers(source_path, net):
     Returns (copied names, {skipped name: reason}).
     """
     source = keras.saving.load_model(source_path, compile=False)
-    by_name = {layer.name: layer for layer in _all_layers(source)}
+    by_name = {layer.name: layer for layer in walk_layers(source)}
     copied, skipped = [], {}
-    for layer in _all_layers(net):
+    for layer in walk_layers(net):
         if not layer.weights:
             continue
         other = by_name.get(layer.name)
@@ -191,14 +192,6 @@ def copy_matching_layers(source_path, net):
         layer.set_weights(other.get_weights())
         copied.append(layer.name)
     return copied, skipped
-
-
-def _all_layers(model):
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
-        else:
-            yield layer
 
 
 def _write_config(config, output):

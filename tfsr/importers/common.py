@@ -1,0 +1,26 @@
+"""What both importers share: the error type and assigning weights by layer name."""
+import numpy as np
+
+from tfsr.layers import WeightNormalization, walk_layers
+
+
+class WeightsError(ValueError):
+    """A weights file that does not fit its expected format; the message names the file."""
+
+
+def assign(model, name, kernel, bias, v=None, g=None):
+    """Set layer ``name``'s convolution; weight-normalised layers get ``v``/``g``
+    (or ``v = kernel``, ``g = ‖kernel‖``, which gives the same effective kernel)."""
+    layer = {layer.name: layer for layer in walk_layers(model)}[name]
+    conv = layer.layer if isinstance(layer, WeightNormalization) else layer
+    if tuple(conv.kernel.shape) != kernel.shape or tuple(conv.bias.shape) != bias.shape:
+        raise WeightsError(f"layer {name}: the file has {kernel.shape} + {bias.shape}, the model needs "
+                           f"{tuple(conv.kernel.shape)} + {tuple(conv.bias.shape)}")
+    conv.bias.assign(bias)
+    if isinstance(layer, WeightNormalization):
+        if v is None:
+            v, g = kernel, np.sqrt((kernel.astype(np.float64) ** 2).sum(axis=(0, 1, 2)))
+        conv.kernel.assign(v)
+        layer.g.assign(g.astype(np.float32))
+    else:
+        conv.kernel.assign(kernel)
