@@ -182,63 +182,16 @@ def test_import_tool_writes_a_model_or_fails_in_one_line(tmp_path, rng):
 
 # --- EDSR-PyTorch ---
 
-def torch_edsr_modules():
-    torch = pytest.importorskip("torch", reason="the EDSR-PyTorch tests need the test-only extra torch==2.13.0")
-    nn = torch.nn
-
-    class MeanShift(nn.Conv2d):
-        def __init__(self, rgb_range, sign=-1):
-            super().__init__(3, 3, kernel_size=1)
-            self.weight.data = torch.eye(3).view(3, 3, 1, 1)
-            self.bias.data = sign * rgb_range * torch.Tensor(DIV2K_RGB_MEAN)
-            for p in self.parameters():
-                p.requires_grad = False
-
-    class ResBlock(nn.Module):
-        def __init__(self, f, k=3, res_scale=1.0):
-            super().__init__()
-            self.body = nn.Sequential(nn.Conv2d(f, f, k, padding=k // 2), nn.ReLU(True), nn.Conv2d(f, f, k, padding=k // 2))
-            self.res_scale = res_scale
-
-        def forward(self, x):
-            return self.body(x) * self.res_scale + x
-
-    def upsampler(s, f):
-        layers = []
-        for r in ([2] * {2: 1, 4: 2, 8: 3}[s] if s != 3 else [3]):
-            layers += [nn.Conv2d(f, r * r * f, 3, padding=1), nn.PixelShuffle(r)]
-        return nn.Sequential(*layers)
-
-    class EDSR(nn.Module):  # the module layout of EDSR-PyTorch's edsr.py
-        def __init__(self, scale, f=8, blocks=2, res_scale=1.0, rgb_range=255):
-            super().__init__()
-            self.sub_mean, self.add_mean = MeanShift(rgb_range), MeanShift(rgb_range, 1)
-            self.head = nn.Sequential(nn.Conv2d(3, f, 3, padding=1))
-            self.body = nn.Sequential(*[ResBlock(f, res_scale=res_scale) for _ in range(blocks)], nn.Conv2d(f, f, 3, padding=1))
-            self.tail = nn.Sequential(upsampler(scale, f), nn.Conv2d(f, 3, 3, padding=1))
-
-        def forward(self, x):
-            x = self.head(self.sub_mean(x))
-            return self.add_mean(self.tail(self.body(x) + x))
-
-    class MDSR(nn.Module):  # EDSR-PyTorch's mdsr.py
-        def __init__(self, f=8, blocks=2):
-            super().__init__()
-            self.sub_mean, self.add_mean = MeanShift(255), MeanShift(255, 1)
-            self.head = nn.Sequential(nn.Conv2d(3, f, 3, padding=1))
-            self.pre_process = nn.ModuleList([nn.Sequential(ResBlock(f, 5), ResBlock(f, 5)) for _ in (2, 3, 4)])
-            self.body = nn.Sequential(*[ResBlock(f) for _ in range(blocks)], nn.Conv2d(f, f, 3, padding=1))
-            self.upsample = nn.ModuleList([upsampler(s, f) for s in (2, 3, 4)])
-            self.tail = nn.Sequential(nn.Conv2d(f, 3, 3, padding=1))
-
-        def forward(self, x, idx):
-            x = self.pre_process[idx](self.head(self.sub_mean(x)))
-            return self.add_mean(self.tail(self.upsample[idx](self.body(x) + x)))
-
-    return torch, EDSR, MDSR
+def torch_reference():
+    """tools/torch_reference.py, or skip when torch (a test-only extra) is absent."""
+    pytest.importorskip("torch", reason="the EDSR-PyTorch tests need the test-only extra torch==2.13.0")
+    sys.path.insert(0, str(TOOL.parent))
+    import torch_reference
+    return torch_reference
 
 
-def run_torch(torch, module, x, *args):
+def run_torch(module, x, *args):
+    import torch
     with torch.no_grad():
         y = module(torch.from_numpy(np.transpose(x, (0, 3, 1, 2))).float(), *args)
     return np.transpose(y.numpy(), (0, 2, 3, 1))
@@ -247,33 +200,33 @@ def run_torch(torch, module, x, *args):
 @pytest.mark.parametrize("scale", [2, 3, 4])
 @pytest.mark.parametrize("legacy", [False, True])
 def test_edsr_pytorch_state_dicts_import_exactly(tmp_path, rng, scale, legacy):
-    torch, EDSR, _ = torch_edsr_modules()
-    torch.manual_seed(scale)
-    module = EDSR(scale, res_scale=0.5).eval()
-    torch.save(module.state_dict(), tmp_path / "m.pt", _use_new_zipfile_serialization=not legacy)
+    ref = torch_reference()
+    ref.torch.manual_seed(scale)
+    module = ref.EDSR(scale, features=8, blocks=2, res_scale=0.5).eval()
+    ref.torch.save(module.state_dict(), tmp_path / "m.pt", _use_new_zipfile_serialization=not legacy)
     model = import_weights(tmp_path / "m.pt", "edsr-pytorch", arch="edsr_baseline", scale=scale, res_scale=0.5)
     x = rng.uniform(0, 255, (1, 9, 7, 3)).astype(np.float32)
-    assert np.abs(model(x).numpy() - run_torch(torch, module, x)).max() < 1e-3
+    assert np.abs(model(x).numpy() - run_torch(module, x)).max() < 1e-3
 
 
 def test_edsr_pytorch_rgb_range_1_is_folded(tmp_path, rng):
-    torch, EDSR, _ = torch_edsr_modules()
-    module = EDSR(2, rgb_range=1).eval()
-    torch.save(module.state_dict(), tmp_path / "m.pt")
+    ref = torch_reference()
+    module = ref.EDSR(2, features=8, blocks=2, rgb_range=1).eval()
+    ref.torch.save(module.state_dict(), tmp_path / "m.pt")
     model = import_weights(tmp_path / "m.pt", "edsr-pytorch")
     x = rng.uniform(0, 255, (1, 8, 8, 3)).astype(np.float32)
-    assert np.abs(model(x).numpy() - 255 * run_torch(torch, module, x / 255)).max() < 1e-3
+    assert np.abs(model(x).numpy() - 255 * run_torch(module, x / 255)).max() < 1e-3
 
 
 def test_mdsr_state_dict_imports_every_scale(tmp_path, rng):
-    torch, _, MDSR = torch_edsr_modules()
-    module = MDSR().eval()
-    torch.save(module.state_dict(), tmp_path / "mdsr.pt")
+    ref = torch_reference()
+    module = ref.MDSR(features=8, blocks=2).eval()
+    ref.torch.save(module.state_dict(), tmp_path / "mdsr.pt")
     model = import_weights(tmp_path / "mdsr.pt", "edsr-pytorch", arch="mdsr_baseline")
     x = rng.uniform(0, 255, (1, 6, 9, 3)).astype(np.float32)
     outputs = model(x)
     for idx, scale in enumerate((2, 3, 4)):
-        assert np.abs(outputs[f"x{scale}"].numpy() - run_torch(torch, module, x, idx)).max() < 1e-3
+        assert np.abs(outputs[f"x{scale}"].numpy() - run_torch(module, x, idx)).max() < 1e-3
 
 
 class _Exploit:

@@ -43,7 +43,7 @@ def test_run_lowers_loss_and_writes_its_files(tmp_path):
     assert float(rows[1]["loss"]) < float(rows[0]["loss"])
     assert result.final_step == 60 and result.best["step"] in (30, 60)
     # The training-time Keras metric equals the NumPy evaluation of the saved model.
-    report = evaluate(sample(4, "valid"), Upscaler(load_model(run / "last.keras"), 4, backend="function"),
+    report = evaluate(sample(4, "valid"), Upscaler.from_model(load_model(run / "last.keras"), 4, backend="function"),
                       progress=False)
     assert report.psnr == pytest.approx(float(rows[1]["val_psnr"]), abs=1e-4)
     assert report.ssim == pytest.approx(float(rows[1]["val_ssim"]), abs=1e-5)

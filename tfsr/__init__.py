@@ -5,12 +5,9 @@ Importing tfsr registers its Keras layers, so saved models load with
 """
 import os
 
-# Before TensorFlow is imported (only then do they take effect; setdefault
-# leaves a user's own choice alone): hide TF's start-up chatter, and turn off
-# oneDNN's graph rewrites, measured slower for these networks on CPU
-# (tools/benchmark_train.py).
+# Before TensorFlow is imported (only then does it take effect; setdefault
+# leaves a user's own choice alone): hide TF's start-up chatter.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 from tfsr import layers  # noqa: E402,F401  (registers the custom layers)
 

@@ -45,7 +45,7 @@ def main(argv=None):
 
     if args.model:
         model, scale = for_scale(load_model(args.model), args.scale, args.model)
-        upscale = Upscaler(model, scale, args.tile, args.overlap, args.self_ensemble, args.backend)
+        upscale = Upscaler.from_model(model, scale, args.tile, args.overlap, args.self_ensemble, args.backend)
         label = args.model + (" (self-ensemble)" if args.self_ensemble else "")
     else:
         if args.scale is None:

@@ -1,11 +1,24 @@
-"""Exporting models: weight norm folded, to TFLite (and SavedModel)."""
+"""Exporting models for serving: SavedModel and TFLite (float32, float16, int8).
+
+The exported graph is the trained function with deployment-friendly
+arithmetic: weight norm folded into plain convolutions, the output
+de-normalisation (× std + mean) folded into the convolutions that feed the
+output, and the output clipped to [0, 255]. The last two matter for int8:
+the final sum is then the image itself, whose [0, 255] range quantizes
+well, rather than a small normalised residual sharing a scale with pixels.
+"""
 import contextlib
 import io
+import json
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from tfsr.layers import fold_weight_norm
+from tfsr.layers import Denormalize, fold_weight_norm, walk_layers
+
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+_OUTPUT_CONVS = ("tail", "skip")  # the convolutions whose sum is the de-normalised output
 
 
 @contextlib.contextmanager
@@ -15,15 +28,223 @@ def _quiet():
         yield
 
 
+def deployable(model):
+    """The same function as ``model``, rearranged for export (see the module doc).
+
+    Weight norm is folded; ``Denormalize`` becomes a clip to [0, 255] and its
+    std and mean go into the ``tail`` (and WDSR's ``skip``) convolutions:
+    their output channel k lands on colour k mod 3 after any pixel shuffle,
+    so (Σ branches)·std + mean = Σ (branch·std) + mean folded into one bias.
+    """
+    folded = fold_weight_norm(model)
+    denorm = [layer for layer in walk_layers(folded) if isinstance(layer, Denormalize)]
+    if not denorm:
+        return folded
+    std, mean = denorm[0].std, np.array(denorm[0].mean) * 255.0
+
+    def replace(layer):
+        if isinstance(layer, Denormalize):
+            return keras.layers.ReLU(max_value=255.0, name=layer.name, dtype="float32")
+        return layer.__class__.from_config(layer.get_config())
+
+    result = keras.models.clone_model(folded, clone_function=replace, recursive=True)
+    for src, dst in zip(walk_layers(folded), walk_layers(result)):
+        if src.weights:
+            dst.set_weights(src.get_weights())
+    convs = {layer.name: layer for layer in walk_layers(result) if layer.name in _OUTPUT_CONVS}
+    for name, conv in convs.items():
+        kernel, bias = conv.get_weights()
+        bias = bias * std
+        if name == "tail":
+            bias = bias + mean[np.arange(bias.shape[0]) % 3]
+        conv.set_weights([kernel * std, bias])
+    return result
+
+
 def with_fixed_batch(model, input_size=None):
-    """``model`` (weight norm folded) behind an input of batch 1 and, optionally, fixed H×W."""
+    """``model`` behind an input of batch 1 and, optionally, a fixed H×W."""
     height, width = input_size or (None, None)
     inputs = keras.Input((height, width, 3), batch_size=1, name="lr")
-    return keras.Model(inputs, fold_weight_norm(model)(inputs), name=model.name)
+    return keras.Model(inputs, model(inputs), name=model.name)
 
 
 def tflite_float32(model, input_size=None):
     """A float32 TFLite flatbuffer of ``model``; dynamic H×W unless ``input_size``."""
-    converter = tf.lite.TFLiteConverter.from_keras_model(with_fixed_batch(model, input_size))
+    return to_tflite(model, "float32", input_size)
+
+
+def to_tflite(model, quantize="float32", input_size=None, calibration=None):
+    """Convert to TFLite.
+
+    Args:
+        quantize: ``float32``; ``float16`` (half weights); ``dynamic`` (int8
+            weights, float activations); ``int8`` (full integer: int8 ops,
+            uint8 input and output, calibrated on ``calibration``).
+        input_size: (height, width) to bake a static shape (GPU/NNAPI
+            delegates prefer it); None keeps H×W dynamic.
+        calibration: for int8, an iterable of float32 (1, h, w, 3) LR patches
+            in [0, 255].
+    """
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"unknown quantization {quantize!r} ({', '.join(QUANTIZATIONS)})")
+    converter = tf.lite.TFLiteConverter.from_keras_model(with_fixed_batch(deployable(model), input_size))
+    if quantize == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quantize == "int8":
+        if calibration is None:
+            raise ValueError("int8 quantization needs calibration patches")
+        patches = list(calibration)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([p] for p in patches)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
     with _quiet():
         return converter.convert()
+
+
+def op_names(tflite_bytes):
+    """The sorted set of operators in a TFLite model."""
+    from ai_edge_litert.tools import flatbuffer_utils as fb
+    model = fb.read_model_from_bytearray(bytearray(tflite_bytes))
+    names = set()
+    for subgraph in model.subgraphs:
+        for op in subgraph.operators:
+            names.add(fb.opcode_to_name(model, op.opcodeIndex))
+    return sorted(names)
+
+
+def tensor_types(tflite_bytes):
+    """The sorted set of tensor types (FLOAT32, INT8, ...) in a TFLite model."""
+    from ai_edge_litert.tools import flatbuffer_utils as fb
+    model = fb.read_model_from_bytearray(bytearray(tflite_bytes))
+    return sorted({fb.type_to_name(t.type) for g in model.subgraphs for t in g.tensors})
+
+
+def with_metadata(tflite_bytes, metadata):
+    """Embed a JSON dict as the model's ``tfsr`` metadata entry."""
+    from ai_edge_litert.tools import flatbuffer_utils as fb
+    model = fb.read_model_from_bytearray(bytearray(tflite_bytes))
+    buffer = fb.BufferT()
+    buffer.data = np.frombuffer(json.dumps(metadata).encode(), np.uint8)
+    model.buffers.append(buffer)
+    entry = fb.schema_fb.MetadataT()
+    entry.name = "tfsr"
+    entry.buffer = len(model.buffers) - 1
+    model.metadata = (model.metadata or []) + [entry]
+    return bytes(fb.convert_object_to_bytearray(model))
+
+
+def read_metadata(tflite_bytes):
+    """The ``tfsr`` metadata dict of a TFLite model, or None."""
+    from ai_edge_litert.tools import flatbuffer_utils as fb
+    model = fb.read_model_from_bytearray(bytearray(tflite_bytes))
+    for entry in model.metadata or []:
+        name = entry.name.decode() if isinstance(entry.name, bytes) else entry.name
+        if name == "tfsr":
+            return json.loads(bytes(model.buffers[entry.buffer].data).decode())
+    return None
+
+
+def save_savedmodel(model, path):
+    """Write a SavedModel with two signatures, loadable without tfsr.
+
+    ``serving_default``: uint8 RGB batch (N, H, W, 3) -> ``{"sr": uint8}``.
+    ``float32``: float32 RGB in [0, 255] -> ``{"sr": float32}`` (unrounded).
+    """
+    net = deployable(model)
+    archive = keras.export.ExportArchive()
+    archive.track(net)
+
+    def upscale_uint8(lr):
+        sr = net(tf.cast(lr, tf.float32))
+        return {"sr": tf.cast(tf.clip_by_value(tf.floor(sr + 0.5), 0, 255), tf.uint8)}
+
+    archive.add_endpoint("serving_default", upscale_uint8, [tf.TensorSpec((None, None, None, 3), tf.uint8, "lr")])
+    archive.add_endpoint("float32", lambda lr: {"sr": net(lr)},
+                         [tf.TensorSpec((None, None, None, 3), tf.float32, "lr")])
+    with _quiet():
+        archive.write_out(str(path))
+
+
+class ExportError(ValueError):
+    """An export that failed its verification; nothing was written."""
+
+    def __init__(self, message, report=None):
+        super().__init__(message)
+        self.report = report
+
+
+def _check_and_report(report, path, what, max_psnr_drop):
+    report["max_psnr_drop"] = max_psnr_drop
+    report["passed"] = report["psnr_drop"] <= max_psnr_drop
+    if not report["passed"]:
+        raise ExportError(f"{path}: not written: {what} loses {report['psnr_drop']:.3f} dB PSNR on "
+                          f"{report['dataset']} (limit {max_psnr_drop} dB)", report)
+
+
+def export_savedmodel(model, scale, path, verify_on, max_psnr_drop=0.01):
+    """Write a verified SavedModel (see `save_savedmodel`) and ``<path>.json``."""
+    from tfsr.data.images import atomic_output
+    from tfsr.verify import compare_predictor
+
+    with atomic_output(path) as tmp:
+        save_savedmodel(model, tmp)
+        loaded = tf.saved_model.load(str(tmp))
+        serve = loaded.signatures["float32"]
+        report = {"file": str(path), "scale": scale, "signatures": {
+            "serving_default": "uint8 RGB (N, H, W, 3) -> {'sr': uint8}",
+            "float32": "float32 RGB [0, 255] (N, H, W, 3) -> {'sr': float32}"}}
+        report.update(compare_predictor(model, scale, lambda x: serve(lr=tf.constant(x))["sr"].numpy(),
+                                        verify_on))
+        _check_and_report(report, path, "the SavedModel", max_psnr_drop)
+    with atomic_output(f"{path}.json") as tmp:
+        tmp.write_text(json.dumps(report, indent=2))
+    return report
+
+
+def export_tflite(model, scale, path, quantize="float32", calibration=None, input_size=None, verify_on=None,
+                  max_psnr_drop=None, metadata=None, name=None):
+    """Convert, verify and (only if verification passes) write a TFLite model.
+
+    Args:
+        model, scale: a single-scale Keras model and its scale.
+        calibration: for int8, float32 LR patches (see `tfsr.verify.calibration_patches`).
+        verify_on: a `PairedSet` scored with both models.
+        max_psnr_drop: largest accepted PSNR loss in dB (default 0.1 for
+            int8, 0.01 otherwise); more raises `ExportError` and writes nothing.
+        metadata: embed name, scale, input range and normalisation in the file.
+    Returns the verification report (also written as ``<path>.json``).
+    """
+    from tfsr.data.images import atomic_output
+    from tfsr.verify import compare, litert_latency
+
+    if max_psnr_drop is None:
+        max_psnr_drop = 0.1 if quantize == "int8" else 0.01
+    tflite = to_tflite(model, quantize, input_size, calibration)
+    if metadata:
+        tflite = with_metadata(tflite, describe(model, scale, quantize, name))
+    report = {"file": str(path), "quantize": quantize, "scale": scale,
+              "input": "uint8 RGB [0, 255]" if quantize == "int8" else "float32 RGB [0, 255]",
+              "input_size": list(input_size) if input_size else "dynamic",
+              "size_bytes": len(tflite), "ops": op_names(tflite), "tensor_types": tensor_types(tflite),
+              "latency_ms_litert_2_threads": litert_latency(tflite, input_size or (128, 128)),
+              "latency_input": list(input_size or (128, 128))}
+    report.update(compare(model, scale, tflite, verify_on, input_size))
+    _check_and_report(report, path, quantize, max_psnr_drop)
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(tflite)
+    with atomic_output(f"{path}.json") as tmp:
+        tmp.write_text(json.dumps(report, indent=2))
+    return report
+
+
+def describe(model, scale, quantize, name=None):
+    """The metadata written into exported files."""
+    return {"name": name or model.name, "scale": scale, "quantization": quantize,
+            "input": "RGB, [0, 255] (uint8 for int8 models, float32 otherwise), batch 1, any H×W unless fixed",
+            "output": "RGB, [0, 255], scale·H × scale·W",
+            "normalisation": "inside the model: (x - DIV2K mean·255) / std in, × std + mean out"}

@@ -13,7 +13,6 @@ import numpy as np
 import tensorflow as tf
 
 from tfsr.data.imresize import imresize
-from tfsr.export import tflite_float32
 from tfsr.metrics import luma
 from tfsr.models.mdsr import select_scale
 
@@ -127,26 +126,55 @@ def function_predictor(model):
 
 
 class LiteRTPredictor:
-    """Runs a TFLite model with the LiteRT interpreter (XNNPACK on CPU)."""
+    """Runs a TFLite model with the LiteRT interpreter (XNNPACK on CPU).
+
+    Takes float32 images in [0, 255]; quantizes them for a uint8/int8 input
+    and dequantizes the output. A fixed-shape model gets smaller images
+    padded (edge pixels repeated) to its size and the result cropped.
+    """
 
     def __init__(self, tflite_bytes, num_threads=None):
         from ai_edge_litert.interpreter import Interpreter
         self.interpreter = Interpreter(model_content=tflite_bytes, num_threads=num_threads or os.cpu_count())
+        self.input = self.interpreter.get_input_details()[0]
+        signature = self.input["shape_signature"]
+        self.fixed = None if (signature[1:3] < 0).any() else tuple(int(n) for n in signature[1:3])
         self._shape = None
 
+    def _run(self, image):
+        it, inp = self.interpreter, self.input
+        if self._shape != image.shape:
+            it.resize_tensor_input(inp["index"], (1,) + image.shape)
+            it.allocate_tensors()
+            self._shape = image.shape
+        x = image[None]
+        if np.issubdtype(inp["dtype"], np.integer):
+            scale, zero = inp["quantization"]
+            info = np.iinfo(inp["dtype"])
+            x = np.clip(np.floor(x / scale + zero + 0.5), info.min, info.max)
+        it.set_tensor(inp["index"], x.astype(inp["dtype"]))
+        it.invoke()
+        out = it.get_output_details()[0]
+        y = it.get_tensor(out["index"])[0].astype(np.float32)
+        if np.issubdtype(out["dtype"], np.integer):
+            scale, zero = out["quantization"]
+            y = (y - zero) * scale
+        return y
+
     def __call__(self, x):
-        it = self.interpreter
-        inp = it.get_input_details()[0]
-        outs = []
+        outputs = []
         for image in x:  # the converted model takes one image at a time
-            if self._shape != image.shape:
-                it.resize_tensor_input(inp["index"], (1,) + image.shape)
-                it.allocate_tensors()
-                self._shape = image.shape
-            it.set_tensor(inp["index"], image[None].astype(inp["dtype"]))
-            it.invoke()
-            outs.append(it.get_tensor(it.get_output_details()[0]["index"])[0].astype(np.float32))
-        return np.stack(outs)
+            if self.fixed is None:
+                outputs.append(self._run(image))
+                continue
+            h, w = image.shape[:2]
+            if h > self.fixed[0] or w > self.fixed[1]:
+                raise ValueError(f"{h}x{w} input is larger than the model's fixed {self.fixed[0]}x{self.fixed[1]}")
+            padded = np.pad(image, ((0, self.fixed[0] - h), (0, self.fixed[1] - w), (0, 0)), mode="edge")
+            sr = self._run(padded)
+            s = sr.shape[0] // self.fixed[0]
+            outputs.append(sr[:h * s, :w * s])
+        return np.stack(outputs)
 
 
 def make_predictor(model, backend=DEFAULT_BACKEND):
@@ -156,6 +184,7 @@ def make_predictor(model, backend=DEFAULT_BACKEND):
     if backend == "function":
         return function_predictor(model)
     if backend == "litert":
+        from tfsr.export import tflite_float32  # export builds on inference, not the other way
         return LiteRTPredictor(tflite_float32(model))
     raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
 
@@ -222,22 +251,25 @@ def upscale_tiled(image, predict, scale, tile=None, margin=16, on_tile=None):
 
 
 class Upscaler:
-    """Upscale images of any size with a model.
+    """Upscale images of any size with a predictor (see `make_predictor`).
 
     Args:
-        model: a single-scale Keras model (see `for_scale`).
-        scale: its scale factor.
+        predict: function from a float32 NHWC batch in [0, 255] to its SR batch.
+        scale: the predictor's scale factor.
         tile: LR tile size (None runs the whole image at once).
         overlap: LR context added around each tile and cropped off after.
         ensemble: average the 8 flips/rotations (EDSR+), 8x slower.
-        backend: ``"litert"`` (fastest on CPU, the default), ``"function"``
-            or ``"keras"``.
     """
 
-    def __init__(self, model, scale, tile=None, overlap=16, ensemble=False, backend=DEFAULT_BACKEND):
+    def __init__(self, predict, scale, tile=None, overlap=16, ensemble=False):
         self.scale, self.tile, self.overlap = scale, tile, overlap
-        predict = make_predictor(model, backend)
         self.predict = self_ensemble(predict) if ensemble else predict
+
+    @classmethod
+    def from_model(cls, model, scale, tile=None, overlap=16, ensemble=False, backend=DEFAULT_BACKEND):
+        """An upscaler running a single-scale Keras model through ``backend``:
+        ``"litert"`` (fastest on CPU, the default), ``"function"`` or ``"keras"``."""
+        return cls(make_predictor(model, backend), scale, tile, overlap, ensemble)
 
     def tiles(self, height, width):
         """How many tiles an image of this LR size is cut into."""
@@ -260,4 +292,3 @@ class Upscaler:
             alpha = imresize(image[..., 3], self.scale)
             return np.concatenate([sr, alpha[..., None]], axis=-1)
         return sr
-

@@ -7,6 +7,7 @@
 Options may also come from ``--config FILE`` (YAML or JSON, same names as
 the flags); flags given on the command line win.
 """
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -17,31 +18,18 @@ RESUMABLE_OVERRIDES = {"steps", "eval_every", "checkpoint_every", "eval_dataset"
                        "cache", "data_dir", "strategy"}
 
 
-def build_parser():
-    from tfsr.models import ARCHS
-    p = cli.parser(__doc__.splitlines()[0], "python -m tfsr.train")
+def add_data_arguments(p):
+    """The data and validation flags, shared with ``tfsr.tune``."""
     recipe = "default: the architecture's paper recipe"
-    p.add_argument("--arch", default="wdsr_b", choices=list(ARCHS), help="architecture")
-    p.add_argument("--scale", type=int, default=4, choices=[2, 3, 4, 8],
-                   help="upscaling factor (MDSR trains x2/x3/x4 together and validates at this one)")
     p.add_argument("--dataset", default="div2k",
                    help="div2k, sample (bundled photos), tfds:div2k/bicubic_x4, or a folder of images "
                         "(HR only, or HR/ with LR_bicubic/X<s>/)")
     p.add_argument("--data-dir", help="root of the datasets (default: $TFSR_DATA_DIR or ~/.tfsr/datasets)")
     p.add_argument("--degradation", default="bicubic", choices=["bicubic", "unknown"], help="DIV2K degradation")
-    p.add_argument("--steps", type=int, help=f"training steps ({recipe}: 300000)")
     p.add_argument("--batch-size", type=int, help=f"patches per batch ({recipe}: 16)")
     p.add_argument("--patch-size", type=int, help=f"LR patch side in pixels ({recipe}: 48)")
-    p.add_argument("--lr", type=float, help=f"initial learning rate ({recipe}: 1e-4 EDSR/MDSR, 1e-3 WDSR)")
-    p.add_argument("--halve-every", type=int, help=f"halve the learning rate every N steps ({recipe}: 200000)")
     p.add_argument("--loss", choices=["l1", "l2"], help=f"pixel loss ({recipe}: l1)")
     p.add_argument("--seed", type=int, default=0, help="random seed (weights, patches, augmentation)")
-    p.add_argument("--output", help="run folder (default: runs/<arch>_x<scale>)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --output from its last checkpoint (same step, LR, optimizer)")
-    p.add_argument("--init-from", metavar="MODEL",
-                   help="start from a trained .keras model: copy every layer whose name and shape match")
-    p.add_argument("--eval-every", type=int, default=1000, help="validate every N steps")
     p.add_argument("--eval-dataset",
                    help="validation set: set5/set14/b100/urban100/manga109 under --data-dir, div2k "
                         "(validation images), sample, or a folder (default: the training set's own "
@@ -49,6 +37,33 @@ def build_parser():
     p.add_argument("--eval-images", type=int, help="validate on the first N images only (default: all; "
                                                    "10 for DIV2K, as EDSR)")
     p.add_argument("--eval-crop", type=int, help="validate on LR centre crops of this size (default: whole images)")
+    p.add_argument("--cache", default="memory",
+                   help="cache decoded images: 'memory', a file path for an on-disk cache, or 'none'")
+    p.add_argument("--patches-per-image", type=int, default=1, help="random patches cut per image per pass")
+    p.add_argument("--skip-bad-images", action="store_true",
+                   help="skip unreadable or too-small training images with a warning instead of stopping")
+    p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction,
+                   help="compile the training step with XLA (default: per architecture, what "
+                        "tools/benchmark_train.py measured fastest on CPU)")
+
+
+def build_parser():
+    from tfsr.models import ARCHS
+    p = cli.parser(__doc__.splitlines()[0], "python -m tfsr.train")
+    recipe = "default: the architecture's paper recipe"
+    p.add_argument("--arch", default="wdsr_b", choices=list(ARCHS), help="architecture")
+    p.add_argument("--scale", type=int, default=4, choices=[2, 3, 4, 8],
+                   help="upscaling factor (MDSR trains x2/x3/x4 together and validates at this one)")
+    add_data_arguments(p)
+    p.add_argument("--steps", type=int, help=f"training steps ({recipe}: 300000)")
+    p.add_argument("--lr", type=float, help=f"initial learning rate ({recipe}: 1e-4 EDSR/MDSR, 1e-3 WDSR)")
+    p.add_argument("--halve-every", type=int, help=f"halve the learning rate every N steps ({recipe}: 200000)")
+    p.add_argument("--output", help="run folder (default: runs/<arch>_x<scale>)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --output from its last checkpoint (same step, LR, optimizer)")
+    p.add_argument("--init-from", metavar="MODEL",
+                   help="start from a trained .keras model: copy every layer whose name and shape match")
+    p.add_argument("--eval-every", type=int, default=1000, help="validate every N steps")
     p.add_argument("--checkpoint-every", type=int, default=1000, help="save a checkpoint every N steps")
     p.add_argument("--mixed-precision", action="store_true",
                    help="float16 compute on GPUs (bfloat16 on CPUs), float32 weights")
@@ -56,12 +71,6 @@ def build_parser():
                    help="distribution: mirrored = all local GPUs; multi_worker = the hosts in $TF_CONFIG")
     p.add_argument("--logical-cpus", type=int,
                    help="split the CPU into N logical devices (to try --strategy mirrored without GPUs)")
-    p.add_argument("--cache", default="memory",
-                   help="cache decoded images: 'memory', a file path for an on-disk cache, or 'none'")
-    p.add_argument("--patches-per-image", type=int, default=1, help="random patches cut per image per pass")
-    p.add_argument("--skip-bad-images", action="store_true",
-                   help="skip unreadable or too-small training images with a warning instead of stopping")
-    p.add_argument("--jit-compile", action="store_true", help="compile the training step with XLA")
     p.add_argument("--blocks", type=int, help="override the number of residual blocks")
     p.add_argument("--features", type=int, help="override the number of features (width)")
     p.add_argument("--expansion", type=int, help="override WDSR's expansion ratio before the ReLU")

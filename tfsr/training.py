@@ -32,6 +32,7 @@ from tfsr.evaluation import evaluate
 from tfsr.layers import walk_layers
 from tfsr.metrics import PSNR, SSIM
 from tfsr.models import build, get_arch, select_scale
+from tfsr.models.complexity import count_params
 from tfsr.trainers import MultiScaleTrainer, Trainer
 
 MODEL_OPTIONS = ("blocks", "features", "expansion", "low_rank", "res_scale", "init")
@@ -65,7 +66,7 @@ class TrainConfig:
     cache: str = "memory"
     patches_per_image: int = 1
     skip_bad_images: bool = False
-    jit_compile: bool = False
+    jit_compile: bool = None
     blocks: int = None
     features: int = None
     expansion: int = None
@@ -77,7 +78,7 @@ class TrainConfig:
         """A copy with the recipe's defaults filled in."""
         recipe = get_arch(self.arch).recipe
         values = dataclasses.asdict(self)
-        for key in ("steps", "batch_size", "patch_size", "lr", "halve_every", "loss"):
+        for key in ("steps", "batch_size", "patch_size", "lr", "halve_every", "loss", "jit_compile"):
             if values[key] is None:
                 values[key] = getattr(recipe, key)
         values["output"] = values["output"] or f"runs/{self.arch}_x{self.scale}"
@@ -212,6 +213,41 @@ def _epoch_length(config, start):
     return math.gcd(config.eval_every, config.checkpoint_every, config.steps, start) or config.steps
 
 
+def training_data(config, seed):
+    """(training sources, endless batches) for a resolved config.
+
+    MDSR trains on all its scales (one scale per batch); the others at
+    ``config.scale``. Auto-sharding is off: under multi-worker training each
+    worker draws its own random patches (different seeds).
+    """
+    arch = get_arch(config.arch)
+    scales = arch.scales if arch.multiscale else (config.scale,)
+    kwargs = dict(batch_size=config.batch_size, patch_size=config.patch_size, cache=config.cache,
+                  patches_per_image=config.patches_per_image, skip_bad=config.skip_bad_images)
+    sources = [resolve(config.dataset, s, split="train", data_dir=config.data_dir,
+                       degradation=config.degradation) for s in scales]
+    if arch.multiscale:
+        data = multiscale_training_dataset(sources, seed=seed, **kwargs)
+    else:
+        data = training_dataset(sources[0], seed=seed, **kwargs)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return sources, data.with_options(options)
+
+
+def validation_data(config):
+    """(validation source, dataset of whole images) for a resolved config."""
+    source = _validation_source(config, config.scale)
+    return source, validation_dataset(source, center_crop=config.eval_crop)
+
+
+def make_evaluator(model, config):
+    """A compiled view of a single-scale ``model`` (shared weights) scoring PSNR/SSIM."""
+    evaluator = keras.Model(model.input, model.output, name=f"{model.name}_evaluator")
+    evaluator.compile(loss=make_loss(config.loss), metrics=[PSNR(config.scale), SSIM(config.scale)])
+    return evaluator
+
+
 def worker_index(strategy):
     """This process's index among the workers (0 unless multi-worker)."""
     resolver = getattr(strategy, "cluster_resolver", None)
@@ -250,31 +286,17 @@ def train(config, resume=False, log=print, extra_callbacks=()):
     if chief:
         _write_config(config, output)
 
-    # Data: MDSR trains on all its scales and validates at config.scale. Each
-    # worker draws its own patches; a resumed run draws fresh ones.
-    scales = arch.scales if arch.multiscale else (config.scale,)
-    data_kwargs = dict(batch_size=config.batch_size, patch_size=config.patch_size, cache=config.cache,
-                       patches_per_image=config.patches_per_image, skip_bad=config.skip_bad_images)
-    sources = [resolve(config.dataset, s, split="train", data_dir=config.data_dir,
-                       degradation=config.degradation) for s in scales]
-    data_seed = config.seed + start + 1_000_003 * worker
-    if arch.multiscale:
-        train_data = multiscale_training_dataset(sources, seed=data_seed, **data_kwargs)
-    else:
-        train_data = training_dataset(sources[0], seed=data_seed, **data_kwargs)
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    train_data = train_data.with_options(options)
-    val_source = _validation_source(config, config.scale)
+    # Each worker draws its own patches; a resumed run draws fresh ones.
+    sources, train_data = training_data(config, seed=config.seed + start + 1_000_003 * worker)
+    val_source, val_data = validation_data(config)
 
     with strategy.scope():
         net = build(config.arch, None if arch.multiscale else config.scale, **config.model_overrides())
         trainer = MultiScaleTrainer(net) if arch.multiscale else Trainer(net)
-        trainer.compile(make_optimizer(config), make_loss(config.loss), jit_compile=config.jit_compile)
+        jit = config.jit_compile and config.strategy == "default"  # XLA is not used with tf.distribute
+        trainer.compile(make_optimizer(config), make_loss(config.loss), jit_compile=jit)
         trainer.optimizer.build(trainer.trainable_variables)
-    evaluated = select_scale(net, config.scale) if arch.multiscale else net
-    evaluator = keras.Model(evaluated.input, evaluated.output, name=f"{net.name}_evaluator")
-    evaluator.compile(loss=make_loss(config.loss), metrics=[PSNR(config.scale), SSIM(config.scale)])
+    evaluator = make_evaluator(select_scale(net, config.scale) if arch.multiscale else net, config)
 
     checkpoint = cb.Checkpoint(output, config.checkpoint_every, trainer)
     init_report = None
@@ -283,7 +305,7 @@ def train(config, resume=False, log=print, extra_callbacks=()):
     elif config.init_from:
         init_report = copy_matching_layers(config.init_from, net)
 
-    params = sum(int(np.prod(w.shape)) for w in net.trainable_weights)
+    params = count_params(net)
     bicubic = evaluate(val_source, lambda lr: bicubic_upscale(lr, config.scale), progress=False)
     if chief:
         log(_start_summary(config, net, params, sources[0], val_source, start, resume, init_report,
@@ -295,7 +317,6 @@ def train(config, resume=False, log=print, extra_callbacks=()):
     if chief:
         writers = {name: tf.summary.create_file_writer(str(output / "logs" / name))
                    for name in ("train", "validation")}
-        val_data = validation_dataset(val_source, center_crop=config.eval_crop)
         validation = cb.Validation(output, config.eval_every, config.steps, trainer, net, evaluator, val_data,
                                    _preview_crops(val_source, config.scale), writers)
         callbacks += [cb.StepProgress(config.steps, trainer), cb.ScalarLogger(writers["train"], trainer),

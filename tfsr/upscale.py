@@ -55,7 +55,8 @@ def main(argv=None):
     from tfsr.inference import Upscaler, for_scale, load_model
 
     model, scale = for_scale(load_model(args.model), args.scale, args.model)
-    upscaler = Upscaler(model, scale, args.tile or None, args.overlap, args.self_ensemble, args.backend)
+    upscaler = Upscaler.from_model(model, scale, args.tile or None, args.overlap, args.self_ensemble,
+                                   args.backend)
     files, errors = input_files(args.inputs)
     sizes = {}
     for path in files:

@@ -1,5 +1,5 @@
 """Named architectures: presets of the model families and their paper recipes."""
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tfsr.models.edsr import edsr
 from tfsr.models.mdsr import mdsr, select_scale
@@ -16,10 +16,12 @@ class Recipe:
     batch_size: int = 16
     patch_size: int = 48
     loss: str = "l1"
+    jit_compile: bool = False  # XLA: the faster path on CPU per tools/benchmark_train.py
 
 
-EDSR_RECIPE = Recipe(lr=1e-4)
-WDSR_RECIPE = Recipe(lr=1e-3)  # weight norm allows a 10x learning rate
+EDSR_RECIPE = Recipe(lr=1e-4, jit_compile=True)
+WDSR_RECIPE = Recipe(lr=1e-3, jit_compile=True)  # weight norm allows a 10x learning rate
+MDSR_RECIPE = Recipe(lr=1e-4)  # its one-scale-per-step update is a conditional; not timed under XLA
 
 
 @dataclass(frozen=True)
@@ -43,14 +45,15 @@ ARCHS = {
     "edsr": Arch("edsr", edsr, dict(blocks=32, features=256, res_scale=0.1),
                  _EDSR_OPTIONS, (2, 3, 4, 8), EDSR_RECIPE),
     "mdsr_baseline": Arch("mdsr", mdsr, dict(blocks=16, features=64),
-                          ("blocks", "features"), (2, 3, 4), EDSR_RECIPE, multiscale=True),
+                          ("blocks", "features"), (2, 3, 4), MDSR_RECIPE, multiscale=True),
     "mdsr": Arch("mdsr", mdsr, dict(blocks=80, features=64),
-                 ("blocks", "features"), (2, 3, 4), EDSR_RECIPE, multiscale=True),
+                 ("blocks", "features"), (2, 3, 4), MDSR_RECIPE, multiscale=True),
     "wdsr_a": Arch("wdsr", wdsr, dict(blocks=16, features=32, expansion=4, res_scale=1.0, init="norm"),
                    _WDSR_OPTIONS, (2, 3, 4, 8), WDSR_RECIPE, extra=dict(block="a")),
     "wdsr_b": Arch("wdsr", wdsr,
                    dict(blocks=16, features=32, expansion=6, low_rank=0.8, res_scale=1.0, init="norm"),
-                   _WDSR_OPTIONS + ("low_rank",), (2, 3, 4, 8), WDSR_RECIPE, extra=dict(block="b")),
+                   _WDSR_OPTIONS + ("low_rank",), (2, 3, 4, 8), replace(WDSR_RECIPE, jit_compile=False),
+                   extra=dict(block="b")),
 }
 
 

@@ -1,0 +1,136 @@
+"""SavedModel and TFLite exports, verified against the Keras models they come from."""
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import random_image
+from tfsr.data import resolve
+from tfsr.export import (ExportError, deployable, export_savedmodel, export_tflite, op_names, read_metadata,
+                         tensor_types, to_tflite)
+from tfsr.inference import LiteRTPredictor, Upscaler, for_scale
+from tfsr.models import build
+from tfsr.verify import calibration_patches
+
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+TINY = {"edsr_baseline": dict(blocks=2, features=8), "mdsr_baseline": dict(blocks=1, features=8),
+        "wdsr_a": dict(blocks=2, features=8), "wdsr_b": dict(blocks=2, features=8)}
+
+
+def trained_tiny(arch, scale):
+    """A tiny model nudged away from its initialisation, so outputs are image-like."""
+    keras.utils.set_random_seed(1)
+    model = build(arch, None if arch.startswith("mdsr") else scale, **TINY[arch])
+    model, scale = for_scale(model, scale)
+    rng = np.random.default_rng(0)
+    hr = np.stack([random_image(rng, 24, 24) for _ in range(8)]).astype(np.float32)
+    lr = hr.reshape(8, 24 // scale, scale, 24 // scale, scale, 3).mean(axis=(2, 4))
+    model.compile(keras.optimizers.Adam(1e-3), "mae")
+    model.fit(lr, hr, batch_size=4, epochs=5, verbose=0)
+    return model, scale
+
+
+@pytest.fixture(scope="module")
+def verify_set():
+    return resolve("sample", 2, split="valid")
+
+
+@pytest.mark.parametrize("arch, scale", [("edsr_baseline", 2), ("mdsr_baseline", 3), ("wdsr_a", 4), ("wdsr_b", 2)])
+def test_deployable_graph_is_the_same_function(arch, scale, rng):
+    model, scale = trained_tiny(arch, scale)
+    x = rng.uniform(0, 255, (1, 11, 9, 3)).astype(np.float32)
+    expected = np.clip(model(x).numpy(), 0, 255)
+    assert np.abs(deployable(model)(x).numpy() - expected).max() < 1e-3
+
+
+@pytest.mark.parametrize("arch, scale", [("edsr_baseline", 2), ("mdsr_baseline", 3), ("wdsr_a", 2), ("wdsr_b", 2)])
+def test_savedmodel_matches_keras_and_loads_without_tfsr(arch, scale, tmp_path, rng):
+    model, scale = trained_tiny(arch, scale)
+    report = export_savedmodel(model, scale, tmp_path / "sm", resolve("sample", scale, split="valid"))
+    assert report["passed"] and report["max_pixel_difference"] <= 1
+    x = rng.uniform(0, 255, (2, 10, 13, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    script = textwrap.dedent(f"""
+        import sys
+        sys.modules["tfsr"] = None  # tfsr must not be needed
+        import numpy as np, tensorflow as tf
+        m = tf.saved_model.load({str(tmp_path / 'sm')!r})
+        x = np.load({str(tmp_path / 'x.npy')!r})
+        np.save({str(tmp_path / 'y.npy')!r}, m.signatures["float32"](lr=tf.constant(x))["sr"].numpy())
+        np.save({str(tmp_path / 'u.npy')!r}, m.signatures["serving_default"](lr=tf.constant(x.astype("uint8")))["sr"].numpy())
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    expected = np.clip(model(x).numpy(), 0, 255)
+    assert np.abs(np.load(tmp_path / "y.npy") - expected).max() <= 1e-3
+    served = np.load(tmp_path / "u.npy")
+    assert served.dtype == np.uint8 and served.shape == (2, 10 * scale, 13 * scale, 3)
+
+
+@pytest.mark.parametrize("arch", ["edsr_baseline", "wdsr_b"])
+def test_float32_tflite_is_within_one_grey_level(arch, tmp_path, verify_set):
+    model, scale = trained_tiny(arch, 2)
+    report = export_tflite(model, scale, tmp_path / "m.tflite", "float32", verify_on=verify_set)
+    assert report["passed"] and report["max_pixel_difference"] <= 1 and abs(report["psnr_drop"]) <= 0.01
+    assert "DEPTH_TO_SPACE" in report["ops"] and "CONV_2D" in report["ops"]
+    assert json.loads((tmp_path / "m.tflite.json").read_text())["size_bytes"] == (tmp_path / "m.tflite").stat().st_size
+
+
+def test_int8_tflite_is_fully_integer_and_reports_its_drop(tmp_path, verify_set):
+    model, scale = trained_tiny("wdsr_b", 2)
+    patches = calibration_patches(resolve("sample", 2), count=16, size=32)
+    report = export_tflite(model, scale, tmp_path / "q.tflite", "int8", patches, verify_on=verify_set,
+                           max_psnr_drop=float("inf"))
+    data = (tmp_path / "q.tflite").read_bytes()
+    assert "FLOAT32" not in tensor_types(data)
+    assert set(op_names(data)) <= {"CONV_2D", "ADD", "SUB", "MUL", "DEPTH_TO_SPACE", "QUANTIZE", "RELU",
+                                   "MINIMUM", "MAXIMUM", "RELU_0_TO_1", "RELU6"}
+    assert not any(op.startswith("Flex") or op == "DEQUANTIZE" for op in report["ops"])
+    predictor = LiteRTPredictor(data)
+    assert predictor.input["dtype"] == np.uint8
+    assert np.isfinite(report["psnr_drop"]) and report["exported"]["psnr"] > 10
+
+
+def test_fixed_and_dynamic_shapes_both_run(tmp_path, verify_set, rng):
+    model, scale = trained_tiny("wdsr_a", 2)
+    fixed = export_tflite(model, scale, tmp_path / "f.tflite", input_size=(40, 40), verify_on=verify_set)
+    assert fixed["input_size"] == [40, 40] and fixed["passed"]
+    predictor = LiteRTPredictor((tmp_path / "f.tflite").read_bytes())
+    assert predictor.fixed == (40, 40)
+    image = random_image(rng, 70, 50)
+    tiled = Upscaler(predictor, scale, tile=40 - 32, overlap=16)(image)  # bigger than 40x40: tiles
+    assert tiled.shape == (140, 100, 3)
+    dynamic = LiteRTPredictor(to_tflite(model))
+    for shape in ((1, 9, 11, 3), (1, 23, 17, 3)):
+        assert dynamic(np.zeros(shape, np.float32)).shape == (1, shape[1] * 2, shape[2] * 2, 3)
+
+
+def test_metadata_is_embedded(tmp_path, verify_set):
+    model, scale = trained_tiny("wdsr_b", 2)
+    export_tflite(model, scale, tmp_path / "m.tflite", verify_on=verify_set, metadata=True, name="tiny")
+    meta = read_metadata((tmp_path / "m.tflite").read_bytes())
+    assert meta["name"] == "tiny" and meta["scale"] == 2 and "mean" in meta["normalisation"]
+
+
+def test_failed_verification_writes_nothing(tmp_path, verify_set):
+    model, scale = trained_tiny("wdsr_b", 2)
+    with pytest.raises(ExportError, match="not written: int8 loses"):
+        export_tflite(model, scale, tmp_path / "q.tflite", "int8",
+                      calibration_patches(resolve("sample", 2), count=4, size=16), verify_on=verify_set,
+                      max_psnr_drop=-1.0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_tools_fail_cleanly_on_bad_input(tmp_path):
+    (tmp_path / "junk.keras").write_bytes(b"junk")
+    for tool, extra in (("export_tflite.py", ["out.tflite"]), ("export_savedmodel.py", ["out_dir"])):
+        out = subprocess.run([sys.executable, str(TOOLS / tool), str(tmp_path / "junk.keras"),
+                              *[str(tmp_path / e) for e in extra]], capture_output=True, text=True)
+        assert out.returncode == 2
+        assert out.stderr.strip().splitlines()[-1].startswith(f"error: {tmp_path / 'junk.keras'}: cannot be loaded")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.keras"]

@@ -1,0 +1,76 @@
+"""Checking an exported model against the Keras model it came from.
+
+An export is only written when its quality is verified: PSNR/SSIM of both
+models on real images, the difference in dB, the largest pixel difference,
+the file size, the operators and the LiteRT latency go into a report
+(printed and saved beside the file as JSON).
+"""
+import time
+
+import numpy as np
+
+from tfsr.evaluation import evaluate
+from tfsr.inference import LiteRTPredictor, Upscaler, function_predictor, upscale_tiled
+
+_MARGIN = 16
+
+
+def calibration_patches(source, count=40, size=64, seed=0):
+    """``count`` random LR crops of ``size`` pixels (float32, [0, 255]) from a `PairedSet`."""
+    rng = np.random.default_rng(seed)
+    images = [source.load(i)[0] for i in range(len(source))]
+    patches = []
+    for k in range(count):
+        lr = images[k % len(images)]
+        h, w = min(size, lr.shape[0]), min(size, lr.shape[1])
+        y, x = rng.integers(0, lr.shape[0] - h + 1), rng.integers(0, lr.shape[1] - w + 1)
+        patches.append(lr[None, y:y + h, x:x + w].astype(np.float32))
+    return patches
+
+
+def litert_latency(tflite_bytes, input_size=(128, 128), threads=2, repeat=10):
+    """Median milliseconds per LiteRT invoke on one input of ``input_size``."""
+    predictor = LiteRTPredictor(tflite_bytes, num_threads=threads)
+    image = np.random.default_rng(0).uniform(0, 255, (1, *input_size, 3)).astype(np.float32)
+    predictor(image)
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        predictor(image)
+        times.append(time.perf_counter() - t)
+    return 1000 * float(np.median(times))
+
+
+def compare(keras_model, scale, tflite_bytes, source, input_size=None):
+    """Quality of a TFLite model against the Keras model on ``source``.
+
+    A fixed-shape model (``input_size``) is run in tiles of that size.
+    """
+    tile = None if input_size is None else min(input_size) - 2 * _MARGIN
+    return compare_predictor(keras_model, scale, LiteRTPredictor(tflite_bytes), source, tile)
+
+
+def compare_predictor(keras_model, scale, predict, source, tile=None):
+    """PSNR/SSIM of ``predict`` and of the Keras model on ``source``, and their largest pixel difference."""
+    exported = Upscaler(predict, scale, tile, _MARGIN)
+    reference = function_predictor(keras_model)
+    keras_outputs, differences = [], []
+
+    def keras_upscale(lr):
+        keras_outputs.append(upscale_tiled(lr, reference, scale))
+        return keras_outputs[-1]
+
+    def exported_upscale(lr):
+        sr = exported(lr)
+        differences.append(int(np.abs(sr.astype(int) - keras_outputs[len(differences)].astype(int)).max()))
+        return sr
+
+    keras_report = evaluate(source, keras_upscale, progress=False)
+    exported_report = evaluate(source, exported_upscale, progress=False)
+    return {
+        "dataset": source.name, "convention": keras_report.convention,
+        "keras": {"psnr": keras_report.psnr, "ssim": keras_report.ssim},
+        "exported": {"psnr": exported_report.psnr, "ssim": exported_report.ssim},
+        "psnr_drop": keras_report.psnr - exported_report.psnr,
+        "max_pixel_difference": max(differences),
+    }

@@ -1,0 +1,72 @@
+"""Export a tfsr model to TFLite (float32, float16, dynamic-range or full-integer int8), verified first.
+
+    python tools/export_tflite.py best.keras wdsr_b_x4_int8.tflite --quantize int8 --calibration ../shared/data/train/T91
+    python tools/export_tflite.py best.keras wdsr_b_x4_fp32.tflite --input-size 128x128 --metadata
+
+int8 is full-integer post-training quantization (TFLITE_BUILTINS_INT8, uint8
+input and output in [0, 255]) calibrated on random LR patches of real images.
+Every export is scored against the Keras model it came from; the report is
+printed and saved as OUT.tflite.json, and nothing is written when the PSNR
+drop exceeds --max-psnr-drop.
+"""
+import json
+import re
+import sys
+
+from tfsr import cli
+
+
+def input_size(text):
+    match = re.fullmatch(r"(\d+)[xX](\d+)", text)
+    if not match:
+        raise ValueError(f"expected HxW such as 128x128, got {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def build_parser():
+    p = cli.parser(__doc__.splitlines()[0], "python tools/export_tflite.py")
+    p.add_argument("model", help="a tfsr .keras model")
+    p.add_argument("output", help="the .tflite file to write")
+    p.add_argument("--quantize", default="float32", choices=["float32", "float16", "dynamic", "int8"],
+                   help="weights/activations precision")
+    p.add_argument("--scale", type=int, help="the scale to export from a multi-scale (MDSR) model")
+    p.add_argument("--calibration", default="sample",
+                   help="int8 calibration images: sample, div2k, a benchmark name or a folder")
+    p.add_argument("--num-calibration", type=int, default=200, help="random LR patches used for calibration")
+    p.add_argument("--calibration-size", type=int, default=64, help="LR calibration patch size")
+    p.add_argument("--input-size", type=input_size, metavar="HxW",
+                   help="bake a fixed LR input size (GPU/NNAPI delegates prefer it); default dynamic")
+    p.add_argument("--metadata", action="store_true", help="embed name, scale, input range and normalisation")
+    p.add_argument("--verify-data", default="sample",
+                   help="images to verify on: sample, set5/set14/... under --data-dir, or a folder")
+    p.add_argument("--data-dir", help="root of the datasets")
+    p.add_argument("--max-psnr-drop", type=float,
+                   help="refuse the export above this PSNR loss in dB (default 0.1 for int8, 0.01 otherwise)")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from tfsr.data import resolve
+    from tfsr.export import ExportError, export_tflite
+    from tfsr.inference import for_scale, load_model
+    from tfsr.verify import calibration_patches
+
+    model, scale = for_scale(load_model(args.model), args.scale, args.model)
+    calibration = None
+    if args.quantize == "int8":
+        source = resolve(args.calibration, scale, split="train", data_dir=args.data_dir)
+        calibration = calibration_patches(source, args.num_calibration, args.calibration_size)
+    verify_on = resolve(args.verify_data, scale, split="valid", data_dir=args.data_dir)
+    try:
+        report = export_tflite(model, scale, args.output, args.quantize, calibration, args.input_size, verify_on,
+                               args.max_psnr_drop, args.metadata)
+    except ExportError as e:
+        print(json.dumps(e.report, indent=2))
+        raise cli.UserError(str(e)) from None
+    print(json.dumps(report, indent=2))
+    print(f"wrote {args.output} (report: {args.output}.json)")
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
