@@ -113,6 +113,15 @@ def test_folder_problems(tmp_path, rng):
         resolve(tmp_path / "mixed", 4)
 
 
+def test_hr_folder_includes_subfolders(tmp_path, rng):
+    save(tmp_path / "train" / "T91" / "a.png", random_image(rng, 16, 16))
+    save(tmp_path / "train" / "BSD" / "b.jpg", random_image(rng, 16, 16))
+    (tmp_path / "train" / ".cache").mkdir()
+    (tmp_path / "train" / ".cache" / "x.bin").write_bytes(b"ignored")
+    source = resolve(tmp_path / "train", 2)
+    assert [p.name for p in source.pairs] == ["BSD/b", "T91/a"]
+
+
 def test_paired_folder_checks_sizes_and_scale_folder(tmp_path, rng):
     root = tmp_path / "set"
     save(root / "HR" / "a.png", random_image(rng, 40, 48))

@@ -74,8 +74,9 @@ def read_image(path, keep_alpha=False, keep_gray=False, max_pixels=MAX_PIXELS):
         return np.asarray(image.convert("RGB"))
 
 
-def list_images(folder):
-    """Image files in ``folder``, sorted by name; dot-files are ignored.
+def list_images(folder, recursive=False):
+    """Image files in ``folder`` (and its subfolders if ``recursive``), sorted
+    by path; dot-files and dot-folders are ignored.
 
     Raises `DataError` when the folder is missing or holds no image, and
     `ImageError` naming the first file that is not an image.
@@ -83,7 +84,9 @@ def list_images(folder):
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: folder does not exist")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    candidates = folder.rglob("*") if recursive else folder.iterdir()
+    files = sorted(p for p in candidates if p.is_file()
+                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
     images = [p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS]
     if not images:
         raise DataError(f"{folder}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)})")

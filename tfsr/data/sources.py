@@ -138,30 +138,31 @@ def _check_pair(pair, scale, min_lr_size):
                          f"{min_lr_size * scale}x{min_lr_size * scale})")
 
 
-def folder(hr_dir, scale, lr_dir=None, name=None):
+def folder(hr_dir, scale, lr_dir=None, name=None, recursive=False):
     """HR images in ``hr_dir``; LR from ``lr_dir`` or generated.
 
     An LR file matches its HR file by name: ``baby.png`` pairs with
-    ``babyx4.png`` (EDSR/DIV2K naming) or ``baby.png``.
+    ``babyx4.png`` (EDSR/DIV2K naming) or ``baby.png``. Without LR files,
+    ``recursive`` also takes the images of subfolders (named by their
+    relative path, e.g. ``T91/t1``).
     """
-    hr_files = list_images(hr_dir)
+    hr_dir = Path(hr_dir)
     if lr_dir is None:
-        pairs = [Pair(p.stem, p) for p in hr_files]
-    else:
-        by_stem = {p.stem: p for p in list_images(lr_dir)}
-        pairs = []
-        for p in hr_files:
-            lr = by_stem.get(f"{p.stem}x{scale}") or by_stem.get(p.stem)
-            if lr is None:
-                raise DataError(f"{Path(lr_dir) / (p.stem + f'x{scale}' + p.suffix)}: "
-                                f"missing LR file for {p}")
-            pairs.append(Pair(p.stem, p, lr))
-    return PairedSet(name or Path(hr_dir).name, scale, pairs)
+        pairs = [Pair(str(p.relative_to(hr_dir).with_suffix("")), p) for p in list_images(hr_dir, recursive)]
+        return PairedSet(name or hr_dir.name, scale, pairs)
+    by_stem = {p.stem: p for p in list_images(lr_dir)}
+    pairs = []
+    for p in list_images(hr_dir):
+        lr = by_stem.get(f"{p.stem}x{scale}") or by_stem.get(p.stem)
+        if lr is None:
+            raise DataError(f"{Path(lr_dir) / (p.stem + f'x{scale}' + p.suffix)}: missing LR file for {p}")
+        pairs.append(Pair(p.stem, p, lr))
+    return PairedSet(name or hr_dir.name, scale, pairs)
 
 
 def image_folder(path, scale):
     """A user's folder: ``path/HR`` (+ optional ``path/LR_bicubic/X{s}`` or
-    ``path/LR``), or a flat folder of HR images."""
+    ``path/LR``), or a folder of HR images, subfolders included."""
     path = Path(path)
     if not path.is_dir():
         raise DataError(f"{path}: folder does not exist")
@@ -172,7 +173,7 @@ def image_folder(path, scale):
             raise DataError(f"{path / 'LR_bicubic' / f'X{scale}'}: no LR folder for x{scale} "
                             f"(found {have or 'none'})")
         return folder(path / "HR", scale, lr_dir, name=path.name)
-    return folder(path, scale, name=path.name)
+    return folder(path, scale, name=path.name, recursive=True)
 
 
 def data_root(data_dir=None):
