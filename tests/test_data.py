@@ -13,7 +13,7 @@ from conftest import random_image
 from tfsr.data import (DataError, ImageError, imresize, multiscale_training_dataset, read_image, resolve,
                        training_dataset, validation_dataset)
 from tfsr.data.download import download, extract
-from tfsr.data.sources import Pair, PairedSet, TfdsSource, check_pairs, folder, load_pair
+from tfsr.data.sources import Pair, TfdsSource, check_pairs, folder, load_pair
 
 # --- MATLAB bicubic ---
 

@@ -62,7 +62,8 @@ def test_savedmodel_matches_keras_and_loads_without_tfsr(arch, scale, tmp_path, 
         m = tf.saved_model.load({str(tmp_path / 'sm')!r})
         x = np.load({str(tmp_path / 'x.npy')!r})
         np.save({str(tmp_path / 'y.npy')!r}, m.signatures["float32"](lr=tf.constant(x))["sr"].numpy())
-        np.save({str(tmp_path / 'u.npy')!r}, m.signatures["serving_default"](lr=tf.constant(x.astype("uint8")))["sr"].numpy())
+        served = m.signatures["serving_default"](lr=tf.constant(x.astype("uint8")))["sr"]
+        np.save({str(tmp_path / 'u.npy')!r}, served.numpy())
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -70,6 +71,20 @@ def test_savedmodel_matches_keras_and_loads_without_tfsr(arch, scale, tmp_path, 
     assert np.abs(np.load(tmp_path / "y.npy") - expected).max() <= 1e-3
     served = np.load(tmp_path / "u.npy")
     assert served.dtype == np.uint8 and served.shape == (2, 10 * scale, 13 * scale, 3)
+
+
+def test_evaluate_scores_a_savedmodel_like_its_keras_model(tmp_path, capsys):
+    from tfsr import evaluate as evaluate_cli
+    model, scale = trained_tiny("wdsr_b", 2)
+    model.save(tmp_path / "m.keras")
+    export_savedmodel(model, scale, tmp_path / "sm", resolve("sample", scale, split="valid"))
+    scores = {}
+    for name in ("m.keras", "sm"):
+        evaluate_cli.main(["--model", str(tmp_path / name), "--dataset", "sample", "--json",
+                           str(tmp_path / f"{name}.json"), "--save-images", str(tmp_path / f"img_{name}")])
+        scores[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    assert scores["sm"]["psnr"] == pytest.approx(scores["m.keras"]["psnr"], abs=0.01)
+    assert sorted(p.name for p in (tmp_path / "img_sm").iterdir()) == ["camera.png", "chelsea.png"]
 
 
 @pytest.mark.parametrize("arch", ["edsr_baseline", "wdsr_b"])

@@ -71,7 +71,7 @@ def test_fold_weight_norm_gives_plain_convs_with_same_output(rng):
     outputs = wn_conv(3, 5, name="c2")(x)
     model = keras.Model(inputs, outputs)
     folded = fold_weight_norm(model)
-    assert not any(isinstance(l, WeightNormalization) for l in folded.layers)
-    assert [l.name for l in folded.layers[1:]] == ["c1", "c2"]
+    assert not any(isinstance(layer, WeightNormalization) for layer in folded.layers)
+    assert [layer.name for layer in folded.layers[1:]] == ["c1", "c2"]
     x = rng.uniform(0, 255, (1, 11, 13, 3)).astype("float32")
     assert np.abs(model(x).numpy() - folded(x).numpy()).max() < 1e-3

@@ -63,7 +63,7 @@ def test_mdsr_shares_body_between_scales():
     shared = {id(v) for v in x2.trainable_weights} & {id(v) for v in x4.trainable_weights}
     body = model.get_layer("body")
     assert {id(v) for v in body.trainable_weights} <= shared
-    assert "pre_x2_block0_conv1" not in [l.name for l in x4.layers]
+    assert "pre_x2_block0_conv1" not in [layer.name for layer in x4.layers]
     x = np.zeros((1, 5, 6, 3), "float32")
     assert tuple(x4(x).shape) == (1, 20, 24, 3)
     with pytest.raises(ValueError, match="x8"):

@@ -1,6 +1,5 @@
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import tensorflow as tf
 from tfsr.data import sample
 from tfsr.evaluation import evaluate
 from tfsr.inference import Upscaler, load_model
-from tfsr.models import build, select_scale
+from tfsr.models import build
 from tfsr.train import config_from_args
 from tfsr.training import TrainConfig, TrainingError, copy_matching_layers, make_optimizer, train
 from tfsr.trainers import MultiScaleTrainer, Trainer
@@ -53,6 +52,17 @@ def test_run_lowers_loss_and_writes_its_files(tmp_path):
         for event in tf.compat.v1.train.summary_iterator(str(event_file)):
             tags |= {v.tag for v in event.summary.value}
     assert {"psnr", "ssim", "bicubic | SR | HR"} <= tags
+
+
+def test_mixed_precision_run_trains_and_restores_the_policy(tmp_path):
+    config = tiny_config(tmp_path, steps=20, eval_every=10, checkpoint_every=10, mixed_precision=True)
+    result = train(config, log=lambda *_: None)
+    assert keras.mixed_precision.global_policy().name == "float32"
+    rows = read_csv(tmp_path / "run" / "metrics.csv")
+    assert float(rows[1]["loss"]) < float(rows[0]["loss"]) and result.final_step == 20
+    model = load_model(tmp_path / "run" / "last.keras")
+    assert model.get_layer("head").compute_dtype == "bfloat16"  # on this CPU-only machine
+    assert model.output.dtype == "float32"
 
 
 def test_learning_rate_halves_every_n_steps():
@@ -162,4 +172,5 @@ def test_cli_reports_bad_dataset_in_one_line(tmp_path):
                           str(tmp_path / "run"), "--eval-dataset", str(empty)],
                          capture_output=True, text=True)
     assert out.returncode == 2
-    assert out.stderr.strip().splitlines()[-1] == f"error: {empty}: no images found (looked for .png, .jpg, .jpeg, .bmp, .webp)"
+    expected = f"error: {empty}: no images found (looked for .png, .jpg, .jpeg, .bmp, .webp)"
+    assert out.stderr.strip().splitlines()[-1] == expected

@@ -48,3 +48,16 @@ def explicit_options(parser, argv):
     argv = sys.argv[1:] if argv is None else argv
     written = {arg.split("=", 1)[0] for arg in argv if arg.startswith("-")}
     return {action.dest for action in parser._actions if written & set(action.option_strings)}
+
+
+def run_export(export, output):
+    """Run a verified export, print its report; a failed verification is a one-line error."""
+    import json
+    from tfsr.export import ExportError
+    try:
+        report = export()
+    except ExportError as e:
+        print(json.dumps(e.report, indent=2))
+        raise UserError(str(e)) from None
+    print(json.dumps(report, indent=2))
+    print(f"wrote {output} (report: {output}.json)")

@@ -12,6 +12,7 @@ returns a `TrainResult`. A run lives in one output folder:
     metrics.csv              one row per validation
     logs/                    TensorBoard: losses, LR, PSNR/SSIM, image strips
 """
+import contextlib
 import dataclasses
 import json
 import math
@@ -264,15 +265,30 @@ def train(config, resume=False, log=print, extra_callbacks=()):
     model to ``<output>/worker-i``.
     """
     config = config.resolved()
+    with _dtype_policy(config.mixed_precision):
+        return _train(config, resume, log, extra_callbacks)
+
+
+@contextlib.contextmanager
+def _dtype_policy(mixed):
+    """Mixed precision (float16 on GPUs, bfloat16 on CPUs) for the run, then back."""
+    previous = keras.mixed_precision.global_policy()
+    if mixed:
+        gpu = tf.config.list_physical_devices("GPU")
+        keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "mixed_bfloat16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _train(config, resume, log, extra_callbacks):
     strategy = strategy_for(config.strategy)  # first: multi-worker setup precedes other TF ops
     worker = worker_index(strategy)
     chief = worker == 0
     shared_output = Path(config.output)
     output = shared_output if chief else shared_output / f"worker-{worker}"
     arch = get_arch(config.arch)
-    if config.mixed_precision:
-        policy = "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
-        keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(config.seed)
 
     start = cb.Checkpoint.saved_step(shared_output) if resume else None

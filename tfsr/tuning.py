@@ -15,7 +15,6 @@ from pathlib import Path
 
 import keras
 import keras_tuner as kt
-import numpy as np
 
 from tfsr.callbacks import save_atomic
 from tfsr.data.images import atomic_output

@@ -28,17 +28,21 @@ def calibration_patches(source, count=40, size=64, seed=0):
     return patches
 
 
-def litert_latency(tflite_bytes, input_size=(128, 128), threads=2, repeat=10):
-    """Median milliseconds per LiteRT invoke on one input of ``input_size``."""
-    predictor = LiteRTPredictor(tflite_bytes, num_threads=threads)
-    image = np.random.default_rng(0).uniform(0, 255, (1, *input_size, 3)).astype(np.float32)
-    predictor(image)
+def median_seconds(fn, x, repeat=10):
+    """Median wall time of ``fn(x)`` over ``repeat`` calls, after one warm-up call."""
+    fn(x)
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
-        predictor(image)
+        fn(x)
         times.append(time.perf_counter() - t)
-    return 1000 * float(np.median(times))
+    return float(np.median(times))
+
+
+def litert_latency(tflite_bytes, input_size=(128, 128), threads=2, repeat=10):
+    """Median milliseconds per LiteRT invoke on one input of ``input_size``."""
+    image = np.random.default_rng(0).uniform(0, 255, (1, *input_size, 3)).astype(np.float32)
+    return 1000 * median_seconds(LiteRTPredictor(tflite_bytes, num_threads=threads), image, repeat)
 
 
 def compare(keras_model, scale, tflite_bytes, source, input_size=None):

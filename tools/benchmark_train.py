@@ -27,7 +27,7 @@ def keras_step_times(arch, scale, batch, patch, steps, jit):
     import keras
     import tensorflow as tf
 
-    from tfsr.models import build, get_arch
+    from tfsr.models import build
     from tfsr.training import make_optimizer, TrainConfig
     from tfsr.trainers import Trainer
 

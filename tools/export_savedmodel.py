@@ -6,7 +6,6 @@ Signatures (loadable with tf.saved_model.load, no tfsr needed):
   serving_default: uint8 RGB batch (N, H, W, 3) -> {"sr": uint8 (N, sH, sW, 3)}
   float32:         float32 RGB in [0, 255]      -> {"sr": float32, unrounded}
 """
-import json
 import sys
 
 from tfsr import cli
@@ -27,18 +26,12 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from tfsr.data import resolve
-    from tfsr.export import ExportError, export_savedmodel
+    from tfsr.export import export_savedmodel
     from tfsr.inference import for_scale, load_model
 
     model, scale = for_scale(load_model(args.model), args.scale, args.model)
     verify_on = resolve(args.verify_data, scale, split="valid", data_dir=args.data_dir)
-    try:
-        report = export_savedmodel(model, scale, args.output, verify_on, args.max_psnr_drop)
-    except ExportError as e:
-        print(json.dumps(e.report, indent=2))
-        raise cli.UserError(str(e)) from None
-    print(json.dumps(report, indent=2))
-    print(f"wrote {args.output} (report: {args.output}.json)")
+    cli.run_export(lambda: export_savedmodel(model, scale, args.output, verify_on, args.max_psnr_drop), args.output)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Export a tfsr model to TFLite (float32, float16, dynamic-range or full-integer int8), verified first.
 
-    python tools/export_tflite.py best.keras wdsr_b_x4_int8.tflite --quantize int8 --calibration ../shared/data/train/T91
+    python tools/export_tflite.py best.keras wdsr_b_x4_int8.tflite --quantize int8 \
+        --calibration ../shared/data/train
     python tools/export_tflite.py best.keras wdsr_b_x4_fp32.tflite --input-size 128x128 --metadata
 
 int8 is full-integer post-training quantization (TFLITE_BUILTINS_INT8, uint8
@@ -9,7 +10,6 @@ Every export is scored against the Keras model it came from; the report is
 printed and saved as OUT.tflite.json, and nothing is written when the PSNR
 drop exceeds --max-psnr-drop.
 """
-import json
 import re
 import sys
 
@@ -48,7 +48,7 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from tfsr.data import resolve
-    from tfsr.export import ExportError, export_tflite
+    from tfsr.export import export_tflite
     from tfsr.inference import for_scale, load_model
     from tfsr.verify import calibration_patches
 
@@ -58,14 +58,8 @@ def main(argv=None):
         source = resolve(args.calibration, scale, split="train", data_dir=args.data_dir)
         calibration = calibration_patches(source, args.num_calibration, args.calibration_size)
     verify_on = resolve(args.verify_data, scale, split="valid", data_dir=args.data_dir)
-    try:
-        report = export_tflite(model, scale, args.output, args.quantize, calibration, args.input_size, verify_on,
-                               args.max_psnr_drop, args.metadata)
-    except ExportError as e:
-        print(json.dumps(e.report, indent=2))
-        raise cli.UserError(str(e)) from None
-    print(json.dumps(report, indent=2))
-    print(f"wrote {args.output} (report: {args.output}.json)")
+    cli.run_export(lambda: export_tflite(model, scale, args.output, args.quantize, calibration, args.input_size,
+                                         verify_on, args.max_psnr_drop, args.metadata), args.output)
 
 
 if __name__ == "__main__":

@@ -13,20 +13,23 @@ SCALES = (2, 3, 4, 8)
 _WDSR_STD = 127.5  # WDSR normalises (x - mean) / 127.5
 
 
+def _g(value, official_init):
+    """The initial weight-norm g: ``value`` for the official init, else None (g = ‖v‖)."""
+    return value if official_init else None
+
+
 def wdsr_block_a(x, features, expansion, res_scale, name, official_init):
     """3×3 conv to F·r, ReLU, 3×3 conv back to F."""
-    g = lambda value: value if official_init else None
-    r = conv(features * expansion, 3, f"{name}_expand", "relu", True, g(2.0))(x)
-    r = conv(features, 3, f"{name}_reduce", None, True, g(res_scale))(r)
+    r = conv(features * expansion, 3, f"{name}_expand", "relu", True, _g(2.0, official_init))(x)
+    r = conv(features, 3, f"{name}_reduce", None, True, _g(res_scale, official_init))(r)
     return _residual(x, r, res_scale, name)
 
 
 def wdsr_block_b(x, features, expansion, res_scale, name, official_init, low_rank=0.8):
     """1×1 conv to F·r, ReLU, linear 1×1 conv to int(F·low_rank), 3×3 conv back to F."""
-    g = lambda value: value if official_init else None
-    r = conv(features * expansion, 1, f"{name}_expand", "relu", True, g(2.0))(x)
-    r = conv(int(features * low_rank), 1, f"{name}_low_rank", None, True, g(1.0))(r)
-    r = conv(features, 3, f"{name}_reduce", None, True, g(res_scale))(r)
+    r = conv(features * expansion, 1, f"{name}_expand", "relu", True, _g(2.0, official_init))(x)
+    r = conv(int(features * low_rank), 1, f"{name}_low_rank", None, True, _g(1.0, official_init))(r)
+    r = conv(features, 3, f"{name}_reduce", None, True, _g(res_scale, official_init))(r)
     return _residual(x, r, res_scale, name)
 
 
@@ -55,7 +58,7 @@ def wdsr(scale, block="a", blocks=16, features=32, expansion=None, low_rank=0.8,
     if init not in ("norm", "official"):
         raise ValueError(f"WDSR init is 'norm' or 'official', got {init!r}")
     official = init == "official"
-    g_one = 1.0 if official else None
+    g_one = _g(1.0, official)
     expansion = expansion or (4 if block == "a" else 6)
     out_channels = 3 * scale * scale
 
