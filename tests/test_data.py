@@ -1,17 +1,25 @@
-import http.server
 import hashlib
+import http.server
+import struct
 import threading
 import zipfile
 import zlib
-import struct
 
 import numpy as np
 import pytest
+from conftest import random_image
 from PIL import Image
 
-from conftest import random_image
-from tfsr.data import (DataError, ImageError, imresize, multiscale_training_dataset, read_image, resolve,
-                       training_dataset, validation_dataset)
+from tfsr.data import (
+    DataError,
+    ImageError,
+    imresize,
+    multiscale_training_dataset,
+    read_image,
+    resolve,
+    training_dataset,
+    validation_dataset,
+)
 from tfsr.data.download import download, extract
 from tfsr.data.sources import Pair, TfdsSource, check_pairs, folder, load_pair
 

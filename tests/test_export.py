@@ -8,11 +8,19 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-
 from conftest import random_image
+
 from tfsr.data import resolve
-from tfsr.export import (ExportError, deployable, export_savedmodel, export_tflite, op_names, read_metadata,
-                         tensor_types, to_tflite)
+from tfsr.export import (
+    ExportError,
+    deployable,
+    export_savedmodel,
+    export_tflite,
+    op_names,
+    read_metadata,
+    tensor_types,
+    to_tflite,
+)
 from tfsr.inference import LiteRTPredictor, Upscaler, for_scale
 from tfsr.models import build
 from tfsr.verify import calibration_patches

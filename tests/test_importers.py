@@ -11,8 +11,8 @@ import h5py
 import keras
 import numpy as np
 import pytest
-
 from conftest import shared_path
+
 from tfsr import evaluate as evaluate_cli
 from tfsr.importers import WeightsError, import_weights
 from tfsr.importers.torch_pickle import UnsafeCheckpointError, load_state_dict

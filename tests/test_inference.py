@@ -1,12 +1,20 @@
 import keras
 import numpy as np
 import pytest
+from conftest import random_image
 from PIL import Image
 
-from conftest import random_image
 from tfsr import upscale as upscale_cli
 from tfsr.data import imresize
-from tfsr.inference import ModelError, Upscaler, for_scale, load_model, make_predictor, self_ensemble, upscale_tiled
+from tfsr.inference import (
+    ModelError,
+    Upscaler,
+    for_scale,
+    load_model,
+    make_predictor,
+    self_ensemble,
+    upscale_tiled,
+)
 from tfsr.models import build
 
 

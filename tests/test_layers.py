@@ -2,8 +2,15 @@ import keras
 import numpy as np
 import pytest
 
-from tfsr.layers import (DIV2K_RGB_MEAN, Denormalize, Normalize, PixelShuffle, WeightNormalization,
-                         fold_weight_norm, initialize_weight_norm_from_data)
+from tfsr.layers import (
+    DIV2K_RGB_MEAN,
+    Denormalize,
+    Normalize,
+    PixelShuffle,
+    WeightNormalization,
+    fold_weight_norm,
+    initialize_weight_norm_from_data,
+)
 
 
 def wn_conv(filters=8, kernel=3, g_init=None, name=None, **kwargs):

@@ -2,8 +2,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import random_image
+
 from tfsr import evaluate as evaluate_cli
 from tfsr.metrics import BENCHMARK, DIV2K, PSNR, SSIM, psnr, rgb_to_y, ssim
 

@@ -1,8 +1,8 @@
 import keras
 import numpy as np
 import pytest
-
 from conftest import random_image
+
 from tfsr.layers import WeightNormalization, fold_weight_norm
 from tfsr.models import ARCHS, build, get_arch, select_scale
 

@@ -15,8 +15,14 @@ from tfsr.evaluation import evaluate
 from tfsr.inference import Upscaler, load_model
 from tfsr.models import build
 from tfsr.train import config_from_args
-from tfsr.training import TrainConfig, TrainingError, copy_matching_layers, make_optimizer, train
 from tfsr.trainers import MultiScaleTrainer, Trainer
+from tfsr.training import (
+    TrainConfig,
+    TrainingError,
+    copy_matching_layers,
+    make_optimizer,
+    train,
+)
 
 TINY = dict(arch="wdsr_b", dataset="sample", blocks=2, features=16, patch_size=16, batch_size=4,
             eval_crop=48, cache="memory")

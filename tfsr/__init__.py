@@ -9,6 +9,6 @@ import os
 # leaves a user's own choice alone): hide TF's start-up chatter.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfsr import layers  # noqa: E402,F401  (registers the custom layers)
+from tfsr import layers  # noqa: F401  (registers the custom layers)
 
 __version__ = "0.1.0"

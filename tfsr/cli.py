@@ -53,6 +53,7 @@ def explicit_options(parser, argv):
 def run_export(export, output):
     """Run a verified export, print its report; a failed verification is a one-line error."""
     import json
+
     from tfsr.export import ExportError
     try:
         report = export()

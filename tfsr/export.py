@@ -22,7 +22,7 @@ _OUTPUT_CONVS = ("tail", "skip")  # the convolutions whose sum is the de-normali
 
 
 @contextlib.contextmanager
-def _quiet():
+def quiet_stdout():
     """Keras' exporter prints the SavedModel it writes; keep stdout clean."""
     with contextlib.redirect_stdout(io.StringIO()):
         yield
@@ -102,7 +102,7 @@ def to_tflite(model, quantize="float32", input_size=None, calibration=None):
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.uint8
         converter.inference_output_type = tf.uint8
-    with _quiet():
+    with quiet_stdout():
         return converter.convert()
 
 
@@ -166,7 +166,7 @@ def save_savedmodel(model, path):
     archive.add_endpoint("serving_default", upscale_uint8, [tf.TensorSpec((None, None, None, 3), tf.uint8, "lr")])
     archive.add_endpoint("float32", lambda lr: {"sr": net(lr)},
                          [tf.TensorSpec((None, None, None, 3), tf.float32, "lr")])
-    with _quiet():
+    with quiet_stdout():
         archive.write_out(str(path))
 
 

@@ -184,7 +184,9 @@ def make_predictor(model, backend=DEFAULT_BACKEND):
     if backend == "function":
         return function_predictor(model)
     if backend == "litert":
-        from tfsr.export import tflite_float32  # export builds on inference, not the other way
+        from tfsr.export import (
+            tflite_float32,  # export builds on inference, not the other way
+        )
         return LiteRTPredictor(tflite_float32(model))
     raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
 

@@ -27,7 +27,11 @@ import tensorflow as tf
 from tfsr import callbacks as cb
 from tfsr.data import resolve
 from tfsr.data.images import atomic_output
-from tfsr.data.pipeline import multiscale_training_dataset, training_dataset, validation_dataset
+from tfsr.data.pipeline import (
+    multiscale_training_dataset,
+    training_dataset,
+    validation_dataset,
+)
 from tfsr.data.sources import PairedSet, bicubic_upscale
 from tfsr.evaluation import evaluate
 from tfsr.layers import walk_layers

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import keras
 import keras_tuner as kt
+from keras_tuner.src import config as kt_config
 
 from tfsr.callbacks import save_atomic
 from tfsr.data.images import atomic_output
@@ -32,6 +33,7 @@ DEFAULT_SPACES = {
 }
 TUNERS = {"random": kt.oracles.RandomSearchOracle, "hyperband": kt.oracles.HyperbandOracle,
           "bayesian": kt.oracles.BayesianOptimizationOracle}
+kt_config.DEBUG = False  # a budget rejection is a one-line message, not a traceback
 OBJECTIVE = kt.Objective("val_psnr", direction="max")
 
 
@@ -111,6 +113,12 @@ class SRTuner(kt.Tuner):
         return {"val_psnr": scores["psnr"], "val_ssim": scores["ssim"]}
 
 
+    def on_trial_end(self, trial):
+        if trial.status in ("FAILED", "INVALID"):
+            print(f"trial {trial.trial_id} rejected: {_failure_reason(trial)}", flush=True)
+        super().on_trial_end(trial)
+
+
 class _StepTimer(keras.callbacks.Callback):
     """Steps per second, not counting the first step (tracing)."""
 
@@ -139,6 +147,12 @@ def make_tuner(arch, scale, tuner, space, output, max_trials, max_params=None, m
                    overwrite=False)
 
 
+def _failure_reason(trial):
+    """The last line of a failed trial's message, without the exception's class name."""
+    last = (trial.message or "failed").strip().splitlines()[-1]
+    return last.split("FailedTrialError: ", 1)[-1]
+
+
 def collect_results(tuner):
     """(completed trial summaries sorted by PSNR, rejected trials with their reason)."""
     done, rejected = [], []
@@ -148,8 +162,7 @@ def collect_results(tuner):
             done.append(json.loads(path.read_text()))
         elif trial.status in ("FAILED", "INVALID"):
             values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
-            rejected.append({"trial": trial.trial_id, **values, "reason": (trial.message or "").strip()
-                             .splitlines()[-1] if trial.message else "failed"})
+            rejected.append({"trial": trial.trial_id, **values, "reason": _failure_reason(trial)})
     done.sort(key=lambda r: -r["val_psnr"])
     return done, rejected
 
@@ -182,6 +195,12 @@ def write_reports(output, results, rejected, scale, bicubic=None):
     return table
 
 
+def _shape_label(result):
+    """'blocks x features' plus the expansion ratio when the family has one, e.g. '12x24 r6'."""
+    label = f"{result['blocks']}x{result['features']}"
+    return label + (f" r{result['expansion']}" if result.get("expansion") not in (None, "") else "")
+
+
 def plot_psnr_vs_params(path, results, bicubic=None, label_key="arch"):
     """A scatter plot of validation PSNR against parameters, written atomically."""
     import matplotlib
@@ -193,6 +212,9 @@ def plot_psnr_vs_params(path, results, bicubic=None, label_key="arch"):
         groups.setdefault(r.get(label_key, "trials"), []).append(r)
     for name, rows in groups.items():
         ax.scatter([r["params"] for r in rows], [r["val_psnr"] for r in rows], label=name, s=28)
+        for r in rows:
+            ax.annotate(_shape_label(r), (r["params"], r["val_psnr"]), fontsize=7, xytext=(4, 3),
+                        textcoords="offset points")
     if bicubic is not None:
         ax.axhline(bicubic, color="gray", linestyle="--", linewidth=1, label="bicubic")
     ax.set_xscale("log")

@@ -41,6 +41,7 @@ def peak_memory(arch, width=2040, height=1356):
     """Max RSS in MB of `tfsr.upscale` on a width x height image, in a fresh process."""
     with tempfile.TemporaryDirectory() as tmp:
         from PIL import Image
+
         from tfsr.models import build
         build(arch, 4).save(f"{tmp}/m.keras")
         rng = np.random.default_rng(0)

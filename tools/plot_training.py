@@ -1,6 +1,6 @@
 """Plot validation PSNR and SSIM against training step for one or more runs.
 
-    python tools/plot_training.py runs/edsr_baseline_x4 runs/wdsr_b_x4 --bicubic 28.42 --output docs/training_psnr.png
+    python tools/plot_training.py runs/edsr_baseline_x4 runs/wdsr_b_x4 --bicubic 28.43 --bicubic-ssim 0.8111 --output docs/training_psnr.png
 """
 import argparse
 import csv
@@ -13,6 +13,7 @@ def main():
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("runs", nargs="+", help="run folders (with metrics.csv and config.json)")
     p.add_argument("--bicubic", type=float, help="bicubic PSNR on the same validation set (drawn as a line)")
+    p.add_argument("--bicubic-ssim", type=float, help="bicubic SSIM on the same validation set (drawn as a line)")
     p.add_argument("--title", default="validation (Set5 x4, Y channel, shave 4)", help="plot title")
     p.add_argument("--output", required=True, help="PNG to write")
     args = p.parse_args()
@@ -32,6 +33,9 @@ def main():
         ax_ssim.plot(steps, [float(r["val_ssim"]) for r in rows], marker=".", label=run.name)
     if args.bicubic is not None:
         ax_psnr.axhline(args.bicubic, color="gray", linestyle="--", linewidth=1, label=f"bicubic {args.bicubic:.2f}")
+    if args.bicubic_ssim is not None:
+        ax_ssim.axhline(args.bicubic_ssim, color="gray", linestyle="--", linewidth=1,
+                        label=f"bicubic {args.bicubic_ssim:.4f}")
     for ax, name in ((ax_psnr, "PSNR (dB)"), (ax_ssim, "SSIM")):
         ax.set_xlabel("training step (batch 16, LR patch 48)")
         ax.set_ylabel(name)
@@ -40,7 +44,7 @@ def main():
     fig.suptitle(args.title)
     fig.tight_layout()
     with atomic_output(args.output) as tmp:
-        fig.savefig(tmp)
+        fig.savefig(tmp, format="png")
     print(f"wrote {args.output}")
 
 

@@ -52,7 +52,7 @@ def main():
     import tensorflow as tf
 
     from tfsr.data import resolve
-    from tfsr.export import _quiet, deployable, to_tflite, with_fixed_batch
+    from tfsr.export import quiet_stdout, deployable, to_tflite, with_fixed_batch
     from tfsr.inference import LiteRTPredictor, for_scale, load_model
     from tfsr.layers import fold_weight_norm
     from tfsr.verify import calibration_patches, compare_predictor
@@ -85,7 +85,7 @@ def main():
 
     print(f"{args.model}: x{scale}, verification {verify_on.name} ({verify_on.name} {len(verify_on)} images)")
     rows = [score("float32", to_tflite(model))]
-    with _quiet():
+    with quiet_stdout():
         rows.append(score("naive (40 crops)", int8_converter(fold_weight_norm(model), few).convert()))
     rows.append(score("folded (40 crops)", to_tflite(model, "int8", calibration=few)))
     rows.append(score("folded+ (200 crops)", to_tflite(model, "int8", calibration=many)))
@@ -96,7 +96,7 @@ def main():
         debugger = tf.lite.experimental.QuantizationDebugger(
             converter=int8_converter(deployable(model), many, integer_only=False),
             debug_dataset=lambda: ([q] for q in many), debug_options=options)
-        with _quiet():
+        with quiet_stdout():
             rows.append(score(f"mixed-{k} (float for worst {k})", debugger.get_nondebug_quantized_model()))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
