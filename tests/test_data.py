@@ -4,6 +4,7 @@ import struct
 import threading
 import zipfile
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,9 +160,8 @@ def test_corrupt_training_image_is_skipped_and_counted_when_asked(tmp_path, rng)
     from tfsr.data.pipeline import SkipCounter
     counter = SkipCounter()
     with pytest.warns(UserWarning, match="1.png: corrupt or truncated"):
-        ds = training_dataset(resolve(tmp_path / "imgs", 2), batch_size=2, patch_size=8, skip_bad=True,
-                              counter=counter)
-        next(iter(ds))
+        next(iter(training_dataset(resolve(tmp_path / "imgs", 2), batch_size=2, patch_size=8, skip_bad=True,
+                                   counter=counter)))
     assert len(counter) == 1
     strict = training_dataset(resolve(tmp_path / "imgs", 2), batch_size=2, patch_size=8)
     import tensorflow as tf
@@ -218,7 +218,7 @@ def test_augmentation_covers_all_eight_flips_and_rotations(tmp_path, rng):
 def test_several_patches_per_image_and_disk_cache(tmp_path, rng):
     source = blocky_source(tmp_path, rng, 2, count=2)
     ds = training_dataset(source, batch_size=6, patch_size=8, patches_per_image=3, cache=tmp_path / "cache")
-    lr, hr = next(iter(ds))
+    lr, _ = next(iter(ds))
     assert lr.shape == (6, 8, 8, 3)
     assert any(p.name.startswith("cache") for p in tmp_path.iterdir())
 
@@ -265,7 +265,7 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
 
     def do_GET(self):
         path = self.translate_path(self.path)
-        data = open(path, "rb").read()
+        data = Path(path).read_bytes()
         start = 0
         if "Range" in self.headers:
             start = int(self.headers["Range"].split("=")[1].split("-")[0])

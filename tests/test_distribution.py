@@ -27,7 +27,7 @@ def free_ports(n):
 def test_mirrored_trains_on_two_logical_cpus(tmp_path):
     out = subprocess.run([sys.executable, "-m", "tfsr.train", *TINY, "--steps", "20", "--eval-every", "10",
                           "--strategy", "mirrored", "--logical-cpus", "2", "--output", str(tmp_path / "run")],
-                         capture_output=True, text=True, timeout=600)
+                         check=False, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "strategy mirrored, 2 replica(s)" in out.stdout
     rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()

@@ -176,7 +176,7 @@ def test_cli_reports_bad_dataset_in_one_line(tmp_path):
     empty.mkdir()
     out = subprocess.run([sys.executable, "-m", "tfsr.train", "--dataset", str(empty), "--output",
                           str(tmp_path / "run"), "--eval-dataset", str(empty)],
-                         capture_output=True, text=True)
+                         check=False, capture_output=True, text=True)
     assert out.returncode == 2
     expected = f"error: {empty}: no images found (looked for .png, .jpg, .jpeg, .bmp, .webp)"
     assert out.stderr.strip().splitlines()[-1] == expected

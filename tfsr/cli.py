@@ -43,6 +43,14 @@ def parser(description, prog):
                                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
 
 
+def size(text):
+    """``HxW`` (e.g. ``128x128``) as an argparse type: (height, width)."""
+    match = re.fullmatch(r"(\d+)[xX](\d+)", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected HxW such as 128x128, got {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
 def explicit_options(parser, argv):
     """The destinations of the options actually written in ``argv``."""
     argv = sys.argv[1:] if argv is None else argv

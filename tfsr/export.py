@@ -1,4 +1,4 @@
-"""Exporting models for serving: SavedModel and TFLite (float32, float16, int8).
+"""Exporting models for serving: SavedModel and TFLite (float32, float16, int8, int16x8).
 
 The exported graph is the trained function with deployment-friendly
 arithmetic: weight norm folded into plain convolutions, the output
@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from tfsr.layers import Denormalize, fold_weight_norm, walk_layers
 
-QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8", "int16x8")
 _OUTPUT_CONVS = ("tail", "skip")  # the convolutions whose sum is the de-normalised output
 
 
@@ -79,10 +79,13 @@ def to_tflite(model, quantize="float32", input_size=None, calibration=None):
     Args:
         quantize: ``float32``; ``float16`` (half weights); ``dynamic`` (int8
             weights, float activations); ``int8`` (full integer: int8 ops,
-            uint8 input and output, calibrated on ``calibration``).
+            uint8 input and output, calibrated on ``calibration``);
+            ``int16x8`` (int8 weights, int16 activations, float input and
+            output, calibrated; DEPTH_TO_SPACE has no 16x8 kernel and runs
+            in float): the int8 file size at nearly float quality.
         input_size: (height, width) to bake a static shape (GPU/NNAPI
             delegates prefer it); None keeps H×W dynamic.
-        calibration: for int8, an iterable of float32 (1, h, w, 3) LR patches
+        calibration: for int8 and int16x8, an iterable of float32 (1, h, w, 3) LR patches
             in [0, 255].
     """
     if quantize not in QUANTIZATIONS:
@@ -93,15 +96,20 @@ def to_tflite(model, quantize="float32", input_size=None, calibration=None):
         converter.target_spec.supported_types = [tf.float16]
     elif quantize == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif quantize == "int8":
+    elif quantize in ("int8", "int16x8"):
         if calibration is None:
-            raise ValueError("int8 quantization needs calibration patches")
+            raise ValueError(f"{quantize} quantization needs calibration patches")
         patches = list(calibration)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([p] for p in patches)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.uint8
-        converter.inference_output_type = tf.uint8
+        if quantize == "int8":
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.uint8
+            converter.inference_output_type = tf.uint8
+        else:
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+                tf.lite.OpsSet.TFLITE_BUILTINS]
     with quiet_stdout():
         return converter.convert()
 
@@ -212,10 +220,10 @@ def export_tflite(model, scale, path, quantize="float32", calibration=None, inpu
 
     Args:
         model, scale: a single-scale Keras model and its scale.
-        calibration: for int8, float32 LR patches (see `tfsr.verify.calibration_patches`).
+        calibration: for int8 and int16x8, float32 LR patches (see `tfsr.verify.calibration_patches`).
         verify_on: a `PairedSet` scored with both models.
         max_psnr_drop: largest accepted PSNR loss in dB (default 0.1 for
-            int8, 0.01 otherwise); more raises `ExportError` and writes nothing.
+            int8 and int16x8, 0.01 otherwise); more raises `ExportError` and writes nothing.
         metadata: embed name, scale, input range and normalisation in the file.
     Returns the verification report (also written as ``<path>.json``).
     """
@@ -223,7 +231,7 @@ def export_tflite(model, scale, path, quantize="float32", calibration=None, inpu
     from tfsr.verify import compare, litert_latency
 
     if max_psnr_drop is None:
-        max_psnr_drop = 0.1 if quantize == "int8" else 0.01
+        max_psnr_drop = 0.1 if quantize in ("int8", "int16x8") else 0.01
     tflite = to_tflite(model, quantize, input_size, calibration)
     if metadata:
         tflite = with_metadata(tflite, describe(model, scale, quantize, name))

@@ -52,8 +52,8 @@ def _saved_model_as_keras(path):
     if "serving_default" not in loaded.signatures:
         raise ModelError(f"{path}: SavedModel has no serving_default signature")
     signature = loaded.signatures["serving_default"]
-    input_name = list(signature.structured_input_signature[1])[0]
-    output_name = list(signature.structured_outputs)[0]
+    input_name = next(iter(signature.structured_input_signature[1]))
+    output_name = next(iter(signature.structured_outputs))
     input_dtype = signature.structured_input_signature[1][input_name].dtype
 
     class SavedModelLayer(keras.layers.Layer):

@@ -172,11 +172,10 @@ def write_reports(output, results, rejected, scale, bicubic=None):
     output = Path(output)
     measured = ["params", "flops_per_pixel", "steps", "steps_per_second", "val_psnr", "val_ssim"]
     columns = [k for k in (results[0] if results else {}) if k not in measured] + measured
-    with atomic_output(output / "results.csv") as tmp:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(results)
+    with atomic_output(output / "results.csv") as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(results)
     fmt = {"params": "{:,}", "flops_per_pixel": "{:,.0f}", "steps_per_second": "{:.2f}", "val_psnr": "{:.3f}",
            "val_ssim": "{:.4f}", "lr": "{:.2e}"}
     rows = [[fmt.get(c, "{}").format(r[c]) for c in columns] for r in results]

@@ -8,18 +8,18 @@ state once the decoded images are in memory. The step rates of wdsr_b and
 edsr_baseline come from docs/benchmarks/train_speed.json
 (tools/benchmark_train.py), at the same batch and patch size.
 """
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
+from tfsr import cli
+
 TRAIN_SPEED = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "train_speed.json"
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = cli.parser(__doc__.splitlines()[0], "python tools/benchmark_data.py")
     p.add_argument("dataset", help="a folder of training images (or sample, div2k, ...)")
     p.add_argument("--scale", type=int, default=4, help="scale")
     p.add_argument("--batch", type=int, default=16, help="batch size")

@@ -9,7 +9,6 @@ in the same run, for Keras ``predict``, a ``tf.function`` and LiteRT
 (XNNPACK). Then the peak memory (max RSS) of upscaling a 2040x1356 image x4
 with ``tfsr.upscale``'s default path, in a fresh process.
 """
-import argparse
 import json
 import resource
 import subprocess
@@ -19,6 +18,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from tfsr import cli
 
 SIZES = {"128x128": (128, 128), "510x339": (339, 510)}
 
@@ -55,8 +56,7 @@ def peak_memory(arch, width=2040, height=1356):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = cli.parser(__doc__.splitlines()[0], "python tools/benchmark_inference.py")
     p.add_argument("--archs", nargs="+", default=["edsr_baseline", "wdsr_b"], help="architectures (x4)")
     p.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (median)")
     p.add_argument("--skip-memory", action="store_true", help="skip the 2040x1356 peak-memory run")

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tfsr import cli
+
 MODES = {"keras: oneDNN on": ("1", False), "keras: oneDNN off": ("0", False),
          "keras: XLA, oneDNN on": ("1", True), "keras: XLA, oneDNN off": ("0", True)}
 
@@ -88,7 +90,7 @@ def run(arch, mode, args):
         env["TF_ENABLE_ONEDNN_OPTS"] = MODES[mode][0]
     command = [sys.executable, __file__, "--worker", "--arch", arch, "--mode", mode, "--scale", str(args.scale),
                "--batch", str(args.batch), "--patch", str(args.patch), "--steps", str(args.steps)]
-    out = subprocess.run(command, env=env, capture_output=True, text=True)
+    out = subprocess.run(command, check=False, env=env, capture_output=True, text=True)
     if out.returncode:
         return None, out.stderr.strip().splitlines()[-1]
     times = json.loads(out.stdout.strip().splitlines()[-1])
@@ -96,8 +98,7 @@ def run(arch, mode, args):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = cli.parser(__doc__.splitlines()[0], "python tools/benchmark_train.py")
     p.add_argument("--archs", nargs="+", default=["edsr_baseline", "wdsr_b"], help="architectures to time")
     p.add_argument("--scale", type=int, default=4, help="scale")
     p.add_argument("--batch", type=int, default=16, help="batch size")

@@ -1,47 +1,41 @@
-"""Export a tfsr model to TFLite (float32, float16, dynamic-range or full-integer int8), verified first.
+"""Export a tfsr model to TFLite (float32, float16, dynamic-range, full-integer int8 or int16x8), verified first.
 
     python tools/export_tflite.py best.keras wdsr_b_x4_int8.tflite --quantize int8 \
         --calibration ../shared/data/train
     python tools/export_tflite.py best.keras wdsr_b_x4_fp32.tflite --input-size 128x128 --metadata
 
 int8 is full-integer post-training quantization (TFLITE_BUILTINS_INT8, uint8
-input and output in [0, 255]) calibrated on random LR patches of real images.
+input and output in [0, 255]) calibrated on random LR patches of real images;
+int16x8 keeps int8 weights but int16 activations (float input and output), for
+nearly float quality at the int8 size (docs/int8.md).
 Every export is scored against the Keras model it came from; the report is
 printed and saved as OUT.tflite.json, and nothing is written when the PSNR
 drop exceeds --max-psnr-drop.
 """
-import re
 import sys
 
 from tfsr import cli
-
-
-def input_size(text):
-    match = re.fullmatch(r"(\d+)[xX](\d+)", text)
-    if not match:
-        raise ValueError(f"expected HxW such as 128x128, got {text!r}")
-    return int(match.group(1)), int(match.group(2))
 
 
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0], "python tools/export_tflite.py")
     p.add_argument("model", help="a tfsr .keras model")
     p.add_argument("output", help="the .tflite file to write")
-    p.add_argument("--quantize", default="float32", choices=["float32", "float16", "dynamic", "int8"],
+    p.add_argument("--quantize", default="float32", choices=["float32", "float16", "dynamic", "int8", "int16x8"],
                    help="weights/activations precision")
     p.add_argument("--scale", type=int, help="the scale to export from a multi-scale (MDSR) model")
     p.add_argument("--calibration", default="sample",
-                   help="int8 calibration images: sample, div2k, a benchmark name or a folder")
+                   help="int8/int16x8 calibration images: sample, div2k, a benchmark name or a folder")
     p.add_argument("--num-calibration", type=int, default=200, help="random LR patches used for calibration")
     p.add_argument("--calibration-size", type=int, default=64, help="LR calibration patch size")
-    p.add_argument("--input-size", type=input_size, metavar="HxW",
+    p.add_argument("--input-size", type=cli.size, metavar="HxW",
                    help="bake a fixed LR input size (GPU/NNAPI delegates prefer it); default dynamic")
     p.add_argument("--metadata", action="store_true", help="embed name, scale, input range and normalisation")
     p.add_argument("--verify-data", default="sample",
                    help="images to verify on: sample, set5/set14/... under --data-dir, or a folder")
     p.add_argument("--data-dir", help="root of the datasets")
     p.add_argument("--max-psnr-drop", type=float,
-                   help="refuse the export above this PSNR loss in dB (default 0.1 for int8, 0.01 otherwise)")
+                   help="refuse the export above this PSNR loss in dB (default 0.1 for int8 and int16x8, 0.01 otherwise)")
     return p
 
 
@@ -54,7 +48,7 @@ def main(argv=None):
 
     model, scale = for_scale(load_model(args.model), args.scale, args.model)
     calibration = None
-    if args.quantize == "int8":
+    if args.quantize in ("int8", "int16x8"):
         source = resolve(args.calibration, scale, split="train", data_dir=args.data_dir)
         calibration = calibration_patches(source, args.num_calibration, args.calibration_size)
     verify_on = resolve(args.verify_data, scale, split="valid", data_dir=args.data_dir)

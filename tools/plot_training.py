@@ -2,15 +2,15 @@
 
     python tools/plot_training.py runs/edsr_baseline_x4 runs/wdsr_b_x4 --bicubic 28.43 --bicubic-ssim 0.8111 --output docs/training_psnr.png
 """
-import argparse
 import csv
 import sys
 from pathlib import Path
 
+from tfsr import cli
+
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = cli.parser(__doc__.splitlines()[0], "python tools/plot_training.py")
     p.add_argument("runs", nargs="+", help="run folders (with metrics.csv and config.json)")
     p.add_argument("--bicubic", type=float, help="bicubic PSNR on the same validation set (drawn as a line)")
     p.add_argument("--bicubic-ssim", type=float, help="bicubic SSIM on the same validation set (drawn as a line)")

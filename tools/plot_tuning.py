@@ -2,10 +2,10 @@
 
     python tools/plot_tuning.py tune/edsr tune/wdsr_a tune/wdsr_b --bicubic 28.43 --output docs/tuning/psnr_vs_params.png
 """
-import argparse
 import csv
 from pathlib import Path
 
+from tfsr import cli
 from tfsr.tuning import plot_psnr_vs_params
 
 
@@ -20,8 +20,7 @@ def read_results(folder):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = cli.parser(__doc__.splitlines()[0], "python tools/plot_tuning.py")
     p.add_argument("sweeps", nargs="+", help="output folders of python -m tfsr.tune (with results.csv)")
     p.add_argument("--bicubic", type=float, help="bicubic PSNR on the same validation set (drawn as a line)")
     p.add_argument("--output", required=True, help="PNG to write")

@@ -6,53 +6,166 @@
 Every variant is scored with the LiteRT interpreter on the verification set
 (benchmark convention) against the float Keras model:
 
-  naive      full-int8 PTQ of the plain graph (weight norm folded, de-normalisation
-             left as its own ops), 40 random 64x64 crops of the first calibration images
-  folded     tfsr's export graph (output de-normalisation folded into the last
-             convolutions, output clipped to [0, 255]), same 40 crops
-  folded+    the export graph, 200 random 64x64 crops spread over all calibration images
-  mixed-k    folded+, with the k layers the quantization debugger finds worst left in
-             float (not integer-only: for CPU/GPU delegates, not for int8-only NPUs)
+  naive        full-int8 PTQ of the plain graph (weight norm folded, de-normalisation
+               left as its own ops), 40 random 64x64 crops of the first 20 calibration images
+  folded       tfsr's export graph (output de-normalisation folded into the last
+               convolutions, output clipped to [0, 255]), the same 40 crops
+  folded+      the export graph, 200 random 64x64 crops spread over all calibration images
+  clipped-p    folded+, each activation range narrowed to its central p % of values
+               instead of min/max
+  mixed-k      folded+, the k tensors the quantization debugger finds worst left in
+               float (not integer-only: for CPU/GPU delegates, not for int8-only NPUs)
+  16x8         folded+, int16 activations and int8 weights (DEPTH_TO_SPACE has no
+               16x8 kernel and stays float)
+  finetune     the export graph fine-tuned through int8 fake quantization (weights per
+               channel, activations at their calibrated min/max, straight-through
+               gradients) to match the float model's output, then folded+
+               (not in the default --variants: it trains)
 """
-import argparse
+import csv
+import io
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from tfsr import cli
 
-def per_layer_errors(converter_factory, patches):
-    """Quantization error per tensor (RMSE / scale) from the TFLite quantization debugger."""
-    import io
+VARIANTS = ("naive", "folded", "folded+", "clipped", "mixed", "16x8", "finetune")
 
+
+def per_layer_errors(converter, patches):
+    """(tensor name, RMSE / scale) of every quantized tensor, worst first (TFLite quantization debugger)."""
     import tensorflow as tf
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter_factory(), debug_dataset=lambda: ([p] for p in patches))
+    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter,
+                                                         debug_dataset=lambda: ([p] for p in patches))
     debugger.run()
     buffer = io.StringIO()
     debugger.layer_statistics_dump(buffer)
-    import csv
     rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
-    return sorted(((r["tensor_name"], float(r["rmse/scale"])) for r in rows if r.get("rmse/scale")),
-                  key=lambda item: -item[1]), debugger
+    errors = [(r["tensor_name"], float(r["mean_squared_error"]) ** 0.5 / float(r["scale"]))
+              for r in rows if r.get("scale") and float(r["scale"]) > 0]
+    return sorted(errors, key=lambda item: -item[1])
+
+
+def clip_ranges(calibrated, patches, percentile, samples_per_patch=8192, seed=0):
+    """Narrow every calibrated activation range to its central ``percentile`` % of values.
+
+    ``calibrated`` is the converter's calibrate-only output: a float model
+    holding min/max statistics, which is run on ``patches`` to sample each
+    tensor's values. The input and the output (the image) keep their range.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.tools import flatbuffer_utils as fb
+
+    model = fb.read_model_from_bytearray(bytearray(calibrated))
+    graph = model.subgraphs[0]
+    ranged = [i for i, t in enumerate(graph.tensors)
+              if t.quantization is not None and t.quantization.min is not None and len(t.quantization.min) == 1
+              and i not in graph.inputs and i not in graph.outputs]
+    interpreter = Interpreter(model_content=calibrated, experimental_preserve_all_tensors=True)
+    rng = np.random.default_rng(seed)
+    values = {i: [] for i in ranged}
+    for patch in patches:
+        interpreter.resize_tensor_input(graph.inputs[0], patch.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(graph.inputs[0], patch)
+        interpreter.invoke()
+        for i in ranged:
+            flat = interpreter.get_tensor(i).ravel()
+            values[i].append(rng.choice(flat, min(samples_per_patch, flat.size), replace=False))
+    tail = (100.0 - percentile) / 2
+    for i in ranged:
+        low, high = np.percentile(np.concatenate(values[i]), [tail, 100.0 - tail])
+        stats = graph.tensors[i].quantization
+        stats.min = [float(max(stats.min[0], min(low, 0.0)))]
+        stats.max = [float(min(stats.max[0], max(high, 0.0)))]
+    return bytes(fb.convert_object_to_bytearray(model))
+
+
+def fake_quant_finetune(model, patches, images, steps, lr, batch=16, size=48, seed=0):
+    """The export graph of ``model`` fine-tuned to match its float output through int8 fake quantization."""
+    import keras
+    import tensorflow as tf
+
+    from tfsr.export import deployable
+    from tfsr.layers import Normalize
+
+    teacher, student = deployable(model), deployable(model)
+    quantized = [layer for layer in student.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Add,
+                                                                            Normalize))]
+    probe = keras.Model(student.inputs, [layer.output for layer in quantized])
+    outputs = [probe(p) for p in patches]
+    ranges = {layer.name: (min(0.0, min(float(tf.reduce_min(o[k])) for o in outputs)),
+                           max(0.0, max(float(tf.reduce_max(o[k])) for o in outputs)))
+              for k, layer in enumerate(quantized)}
+
+    class FakeQuant(keras.layers.Layer):
+        """``inner`` with int8 fake-quantized weights (per output channel) and output."""
+
+        def __init__(self, inner):
+            super().__init__(name=f"{inner.name}_fq")
+            self.inner = inner
+
+        def call(self, x):
+            if isinstance(self.inner, keras.layers.Conv2D):
+                limit = tf.reduce_max(tf.abs(self.inner.kernel), axis=[0, 1, 2])
+                kernel = tf.quantization.fake_quant_with_min_max_vars_per_channel(
+                    self.inner.kernel, -limit, limit, num_bits=8, narrow_range=True)
+                x = self.inner.activation(tf.nn.conv2d(x, kernel, 1, self.inner.padding.upper()) + self.inner.bias)
+            else:
+                x = self.inner(x)
+            low, high = ranges[self.inner.name]
+            return tf.quantization.fake_quant_with_min_max_args(x, low, high, num_bits=8)
+
+    qat = keras.models.clone_model(student, clone_function=lambda l: FakeQuant(l) if l.name in ranges else l)
+    optimizer = keras.optimizers.Adam(lr)
+    images = [im for im in images if min(im.shape[:2]) >= size]
+    rng = np.random.default_rng(seed)
+
+    def crops():
+        out = []
+        for i in rng.integers(0, len(images), batch):
+            y, x = rng.integers(0, images[i].shape[0] - size + 1), rng.integers(0, images[i].shape[1] - size + 1)
+            out.append(images[i][y:y + size, x:x + size])
+        return np.stack(out).astype(np.float32)
+
+    @tf.function
+    def step(x):
+        target = teacher(x)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.abs(qat(x) - target))
+        optimizer.apply_gradients(zip(tape.gradient(loss, qat.trainable_weights), qat.trainable_weights))
+        return loss
+
+    for i in range(steps):
+        loss = step(crops())
+        if i % 50 == 0 or i == steps - 1:
+            print(f"  fake-quant step {i + 1}/{steps}: L1 to float {float(loss):.3f}", flush=True)
+    return student
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = cli.parser(__doc__.splitlines()[0], "python tools/study_int8.py")
     p.add_argument("model", help="a single-scale tfsr .keras model")
     p.add_argument("--calibration", required=True, help="calibration images (folder or dataset name)")
     p.add_argument("--verify", default="set5", help="verification set (benchmark name or folder)")
     p.add_argument("--data-dir", help="root of the benchmark sets")
+    p.add_argument("--percentiles", type=float, nargs="*", default=[99.99, 99.9],
+                   help="p values for the clipped variants")
     p.add_argument("--mixed", type=int, nargs="*", default=[1, 3], help="k values for the mixed variants")
+    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS[:-1]), help="what to run")
+    p.add_argument("--finetune-steps", type=int, default=300, help="fake-quant fine-tuning steps (batch 16)")
+    p.add_argument("--finetune-lr", type=float, default=1e-4, help="fake-quant fine-tuning learning rate")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args()
 
     import tensorflow as tf
+    from tensorflow.lite.python.convert import mlir_quantize
 
     from tfsr.data import resolve
-    from tfsr.export import quiet_stdout, deployable, to_tflite, with_fixed_batch
+    from tfsr.export import deployable, quiet_stdout, to_tflite, with_fixed_batch
     from tfsr.inference import LiteRTPredictor, for_scale, load_model
     from tfsr.layers import fold_weight_norm
     from tfsr.verify import calibration_patches, compare_predictor
@@ -64,40 +177,67 @@ def main():
     few = calibration_patches(first, count=40, size=64, seed=0)
     many = calibration_patches(source, count=200, size=64, seed=1)
 
-    def int8_converter(graph, patches, integer_only=True):
-        converter = tf.lite.TFLiteConverter.from_keras_model(with_fixed_batch(graph))
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([q] for q in patches)
-        if integer_only:
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.inference_input_type = tf.uint8
-            converter.inference_output_type = tf.uint8
-        return converter
+    def converter(graph, patches, ops=(tf.lite.OpsSet.TFLITE_BUILTINS_INT8,), uint8_io=True):
+        result = tf.lite.TFLiteConverter.from_keras_model(with_fixed_batch(graph))
+        result.optimizations = [tf.lite.Optimize.DEFAULT]
+        result.representative_dataset = lambda: ([q] for q in patches)
+        result.target_spec.supported_ops = list(ops)
+        if uint8_io:
+            result.inference_input_type = tf.uint8
+            result.inference_output_type = tf.uint8
+        return result
+
+    def convert(conv):
+        with quiet_stdout():
+            return conv.convert()
+
+    rows = []
 
     def score(name, tflite):
         report = compare_predictor(model, scale, LiteRTPredictor(tflite), verify_on)
         row = {"variant": name, "size_bytes": len(tflite), "float_psnr": report["keras"]["psnr"],
-               "int8_psnr": report["exported"]["psnr"], "drop_db": report["psnr_drop"],
-               "int8_ssim": report["exported"]["ssim"], "max_pixel_difference": report["max_pixel_difference"]}
-        print(f"{name:<28} {row['int8_psnr']:7.2f} dB  (float {row['float_psnr']:.2f}, drop {row['drop_db']:+.2f})  "
+               "psnr": report["exported"]["psnr"], "drop_db": report["psnr_drop"],
+               "ssim": report["exported"]["ssim"], "max_pixel_difference": report["max_pixel_difference"]}
+        print(f"{name:<28} {row['psnr']:7.3f} dB  (float {row['float_psnr']:.3f}, drop {row['drop_db']:+.3f})  "
               f"{len(tflite) / 1e6:.2f} MB", flush=True)
-        return row
+        rows.append(row)
 
-    print(f"{args.model}: x{scale}, verification {verify_on.name} ({verify_on.name} {len(verify_on)} images)")
-    rows = [score("float32", to_tflite(model))]
-    with quiet_stdout():
-        rows.append(score("naive (40 crops)", int8_converter(fold_weight_norm(model), few).convert()))
-    rows.append(score("folded (40 crops)", to_tflite(model, "int8", calibration=few)))
-    rows.append(score("folded+ (200 crops)", to_tflite(model, "int8", calibration=many)))
-    errors, _ = per_layer_errors(lambda: int8_converter(deployable(model), many, integer_only=False), many)
-    print("worst tensors (RMSE / scale):", ", ".join(f"{n} {e:.2f}" for n, e in errors[:5]))
-    for k in args.mixed:
-        options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=[n for n, _ in errors[:k]])
-        debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=int8_converter(deployable(model), many, integer_only=False),
-            debug_dataset=lambda: ([q] for q in many), debug_options=options)
+    print(f"{args.model}: x{scale}, verification {verify_on.name} ({len(verify_on)} images)")
+    score("float32", to_tflite(model))
+    if "naive" in args.variants:
+        score("naive (40 crops)", convert(converter(fold_weight_norm(model), few)))
+    if "folded" in args.variants:
+        score("folded (40 crops)", to_tflite(model, "int8", calibration=few))
+    if "folded+" in args.variants:
+        score("folded+ (200 crops)", to_tflite(model, "int8", calibration=many))
+    for percentile in args.percentiles if "clipped" in args.variants else []:
+        calibrate = converter(deployable(model), many)
+        calibrate._experimental_calibrate_only = True
+        clipped = clip_ranges(convert(calibrate), many, percentile)
+        score(f"clipped-{percentile:g}", mlir_quantize(clipped, input_data_type=tf.uint8, output_data_type=tf.uint8))
+    errors = []
+    if "mixed" in args.variants:
+        float_io = (tf.lite.OpsSet.TFLITE_BUILTINS,)
         with quiet_stdout():
-            rows.append(score(f"mixed-{k} (float for worst {k})", debugger.get_nondebug_quantized_model()))
+            errors = per_layer_errors(converter(deployable(model), many, float_io, False), few)
+        print("worst tensors (RMSE / scale):", ", ".join(f"{n.split(';')[0]} {e:.2f}" for n, e in errors[:5]))
+        for k in args.mixed:
+            options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=[n for n, _ in errors[:k]])
+            debugger = tf.lite.experimental.QuantizationDebugger(
+                converter=converter(deployable(model), many, float_io, False),
+                debug_dataset=lambda: ([q] for q in few), debug_options=options)
+            with quiet_stdout():
+                mixed = debugger.get_nondebug_quantized_model()
+            score(f"mixed-{k} (float for worst {k})", mixed)
+    if "16x8" in args.variants:
+        score("16x8 (int16 activations)", convert(converter(
+            deployable(model), many, (tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+                                      tf.lite.OpsSet.TFLITE_BUILTINS), False)))
+    if "finetune" in args.variants:
+        images = [source.load(i)[0] for i in range(len(source))]
+        tuned = fake_quant_finetune(model, many, images, args.finetune_steps, args.finetune_lr)
+        score(f"finetune ({args.finetune_steps} steps, lr {args.finetune_lr:g})",
+              to_tflite(tuned, "int8", calibration=many))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"model": args.model, "scale": scale, "verify": verify_on.name,
@@ -106,5 +246,4 @@ def main():
 
 
 if __name__ == "__main__":
-    np.set_printoptions(precision=3)
     sys.exit(main())

@@ -34,7 +34,7 @@ def _contributions(in_length, out_length, scale):
     x = np.arange(1, out_length + 1, dtype=np.float64)
     u = x / scale + 0.5 * (1 - 1 / scale)
     left = np.floor(u - kernel_width / 2)
-    taps = int(math.ceil(kernel_width)) + 2
+    taps = math.ceil(kernel_width) + 2
     indices = left[:, None] + np.arange(taps)[None, :]
     weights = kernel(u[:, None] - indices)
     weights = weights / weights.sum(axis=1, keepdims=True)
@@ -71,7 +71,7 @@ def imresize(image, scale=None, output_shape=None):
     in_shape = image.shape[:2]
     if scale is not None:
         scales = (float(scale), float(scale))
-        output_shape = tuple(int(math.ceil(scale * n)) for n in in_shape)
+        output_shape = tuple(math.ceil(scale * n) for n in in_shape)
     else:
         scales = tuple(o / i for o, i in zip(output_shape, in_shape))
     is_uint8 = image.dtype == np.uint8

@@ -38,7 +38,7 @@ def read_convs(path):
     except OSError as e:
         raise WeightsError(f"{path}: not an HDF5 file ({e})") from None
     with f:
-        root = f["model_weights"] if "model_weights" in f else f
+        root = f.get("model_weights", f)
         if "layer_names" not in root.attrs:
             raise WeightsError(f"{path}: not a Keras 2 weights file (no layer_names)")
         convs = []
@@ -97,7 +97,7 @@ def wdsr_weights(convs, path):
     rest = [c for c in convs if c is not skip]
     head, body, tail = rest[0], rest[1:-1], rest[-1]
     features = head.kernel.shape[-1]
-    scale = int(round(np.sqrt(tail.kernel.shape[-1] / 3)))
+    scale = round(np.sqrt(tail.kernel.shape[-1] / 3))
     block = "b" if body and body[0].kernel.shape[:2] == (1, 1) else "a"
     per_block = 3 if block == "b" else 2
     if 3 * scale * scale != tail.kernel.shape[-1] or len(body) % per_block:

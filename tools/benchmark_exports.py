@@ -1,0 +1,50 @@
+"""Latency of exported TFLite files next to the Keras model they came from.
+
+    python tools/benchmark_exports.py runs/wdsr_b_x4/best.keras saved_models/wdsr_b_x4_*.tflite \
+        --json saved_models/wdsr_b_x4_latency.json
+
+One 128x128 RGB input (the issue's benchmark size; ``--input-size`` to
+change it), median milliseconds per image: each TFLite file with the LiteRT
+interpreter at 2 threads (what the export reports measure), then the Keras
+model with ``model.predict`` and with a compiled ``tf.function``.
+"""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from tfsr import cli
+
+
+def main():
+    p = cli.parser(__doc__.splitlines()[0], "python tools/benchmark_exports.py")
+    p.add_argument("model", help="the .keras model the files were exported from")
+    p.add_argument("tflite", nargs="+", help="exported .tflite files")
+    p.add_argument("--input-size", type=cli.size, default="128x128", metavar="HxW", help="LR input size")
+    p.add_argument("--threads", type=int, default=2, help="LiteRT interpreter threads")
+    p.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (median)")
+    p.add_argument("--json", help="write the results here")
+    args = p.parse_args()
+
+    from tfsr.inference import load_model, make_predictor
+    from tfsr.verify import litert_latency, median_seconds
+
+    h, w = args.input_size
+    rows = []
+    for path in args.tflite:
+        ms = litert_latency(Path(path).read_bytes(), (h, w), threads=args.threads, repeat=args.repeat)
+        rows.append({"file": path, "backend": f"litert ({args.threads} threads)", "ms": ms})
+        print(f"{path:<48} {rows[-1]['backend']:<20} {ms:9.1f} ms", flush=True)
+    model = load_model(args.model)
+    x = np.random.default_rng(0).uniform(0, 255, (1, h, w, 3)).astype(np.float32)
+    for backend in ("keras", "function"):
+        ms = 1000 * median_seconds(make_predictor(model, backend), x, args.repeat)
+        rows.append({"file": args.model, "backend": backend, "ms": ms})
+        print(f"{args.model:<48} {backend:<20} {ms:9.1f} ms", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"input_size": [h, w], "results": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
