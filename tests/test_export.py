@@ -167,3 +167,31 @@ def test_export_tools_fail_cleanly_on_bad_input(tmp_path):
         assert out.returncode == 2
         assert out.stderr.strip().splitlines()[-1].startswith(f"error: {tmp_path / 'junk.keras'}: cannot be loaded")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.keras"]
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "saved_models"
+
+
+@pytest.mark.parametrize("name", ["float32", "float16", "int8", "int16x8"])
+def test_shipped_tflite_files_reproduce_their_reports(name, benchmark_root):
+    """The files in saved_models/ still score what their reports (and README) say on Set5 x4."""
+    from tfsr.inference import load_model
+    from tfsr.verify import compare
+    path = SHIPPED / f"wdsr_b_x4_{name}.tflite"
+    report = json.loads(path.with_name(path.name + ".json").read_text())
+    tflite = path.read_bytes()
+    measured = compare(load_model(SHIPPED / "wdsr_b_x4.keras"), 4, tflite, resolve("set5", 4, split="valid", data_dir=benchmark_root))
+    assert measured["keras"]["psnr"] == pytest.approx(report["keras"]["psnr"], abs=1e-4)
+    assert measured["exported"]["psnr"] == pytest.approx(report["exported"]["psnr"], abs=0.01)
+    assert op_names(tflite) == report["ops"]
+
+
+def test_shipped_savedmodel_serves_what_the_keras_model_computes(rng):
+    import tensorflow as tf
+    served = tf.saved_model.load(str(SHIPPED / "wdsr_b_x4")).signatures["serving_default"]
+    from tfsr.inference import load_model
+    lr = random_image(rng, 20, 28)[None]
+    expected = np.clip(np.round(load_model(SHIPPED / "wdsr_b_x4.keras")(lr.astype(np.float32)).numpy()), 0, 255)
+    sr = next(iter(served(tf.constant(lr)).values())).numpy()
+    assert sr.dtype == np.uint8 and sr.shape == (1, 80, 112, 3)
+    assert np.abs(sr.astype(int) - expected).max() <= 1
