@@ -180,7 +180,8 @@ def test_shipped_tflite_files_reproduce_their_reports(name, benchmark_root):
     path = SHIPPED / f"wdsr_b_x4_{name}.tflite"
     report = json.loads(path.with_name(path.name + ".json").read_text())
     tflite = path.read_bytes()
-    measured = compare(load_model(SHIPPED / "wdsr_b_x4.keras"), 4, tflite, resolve("set5", 4, split="valid", data_dir=benchmark_root))
+    set5 = resolve("set5", 4, split="valid", data_dir=benchmark_root)
+    measured = compare(load_model(SHIPPED / "wdsr_b_x4.keras"), 4, tflite, set5)
     assert measured["keras"]["psnr"] == pytest.approx(report["keras"]["psnr"], abs=1e-4)
     assert measured["exported"]["psnr"] == pytest.approx(report["exported"]["psnr"], abs=0.01)
     assert op_names(tflite) == report["ops"]
@@ -188,8 +189,9 @@ def test_shipped_tflite_files_reproduce_their_reports(name, benchmark_root):
 
 def test_shipped_savedmodel_serves_what_the_keras_model_computes(rng):
     import tensorflow as tf
-    served = tf.saved_model.load(str(SHIPPED / "wdsr_b_x4")).signatures["serving_default"]
+
     from tfsr.inference import load_model
+    served = tf.saved_model.load(str(SHIPPED / "wdsr_b_x4")).signatures["serving_default"]
     lr = random_image(rng, 20, 28)[None]
     expected = np.clip(np.round(load_model(SHIPPED / "wdsr_b_x4.keras")(lr.astype(np.float32)).numpy()), 0, 255)
     sr = next(iter(served(tf.constant(lr)).values())).numpy()

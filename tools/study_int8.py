@@ -143,7 +143,7 @@ def fake_quant_finetune(model, patches, images, steps, lr, batch=16, size=48, se
         loss = step(crops())
         if i % 50 == 0 or i == steps - 1:
             print(f"  fake-quant step {i + 1}/{steps}: L1 to float {float(loss):.3f}", flush=True)
-    return student
+    return student  # FakeQuant wraps the student's own layers, so training `qat` trained them
 
 
 def main():
