@@ -18,6 +18,7 @@ import tensorflow as tf
 from tfsr.layers import Denormalize, fold_weight_norm, walk_layers
 
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8", "int16x8")
+CALIBRATED = ("int8", "int16x8")  # the quantizations that need calibration patches
 _OUTPUT_CONVS = ("tail", "skip")  # the convolutions whose sum is the de-normalised output
 
 
@@ -88,15 +89,22 @@ def to_tflite(model, quantize="float32", input_size=None, calibration=None):
         calibration: for int8 and int16x8, an iterable of float32 (1, h, w, 3) LR patches
             in [0, 255].
     """
+    converter = tflite_converter(deployable(model), quantize, input_size, calibration)
+    with quiet_stdout():
+        return converter.convert()
+
+
+def tflite_converter(graph, quantize="float32", input_size=None, calibration=None):
+    """A TFLiteConverter for the Keras ``graph`` as it is, set up for ``quantize`` (see `to_tflite`)."""
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"unknown quantization {quantize!r} ({', '.join(QUANTIZATIONS)})")
-    converter = tf.lite.TFLiteConverter.from_keras_model(with_fixed_batch(deployable(model), input_size))
+    converter = tf.lite.TFLiteConverter.from_keras_model(with_fixed_batch(graph, input_size))
     if quantize == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
     elif quantize == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif quantize in ("int8", "int16x8"):
+    elif quantize in CALIBRATED:
         if calibration is None:
             raise ValueError(f"{quantize} quantization needs calibration patches")
         patches = list(calibration)
@@ -110,8 +118,7 @@ def to_tflite(model, quantize="float32", input_size=None, calibration=None):
             converter.target_spec.supported_ops = [
                 tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
                 tf.lite.OpsSet.TFLITE_BUILTINS]
-    with quiet_stdout():
-        return converter.convert()
+    return converter
 
 
 def op_names(tflite_bytes):
@@ -231,7 +238,7 @@ def export_tflite(model, scale, path, quantize="float32", calibration=None, inpu
     from tfsr.verify import compare, litert_latency
 
     if max_psnr_drop is None:
-        max_psnr_drop = 0.1 if quantize in ("int8", "int16x8") else 0.01
+        max_psnr_drop = 0.1 if quantize in CALIBRATED else 0.01
     tflite = to_tflite(model, quantize, input_size, calibration)
     if metadata:
         tflite = with_metadata(tflite, describe(model, scale, quantize, name))

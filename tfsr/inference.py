@@ -184,9 +184,8 @@ def make_predictor(model, backend=DEFAULT_BACKEND):
     if backend == "function":
         return function_predictor(model)
     if backend == "litert":
-        from tfsr.export import (
-            tflite_float32,  # export builds on inference, not the other way
-        )
+        # Imported here: export builds on inference, not the other way round.
+        from tfsr.export import tflite_float32
         return LiteRTPredictor(tflite_float32(model))
     raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
 

@@ -42,13 +42,13 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from tfsr.data import resolve
-    from tfsr.export import export_tflite
+    from tfsr.export import CALIBRATED, export_tflite
     from tfsr.inference import for_scale, load_model
     from tfsr.verify import calibration_patches
 
     model, scale = for_scale(load_model(args.model), args.scale, args.model)
     calibration = None
-    if args.quantize in ("int8", "int16x8"):
+    if args.quantize in CALIBRATED:
         source = resolve(args.calibration, scale, split="train", data_dir=args.data_dir)
         calibration = calibration_patches(source, args.num_calibration, args.calibration_size)
     verify_on = resolve(args.verify_data, scale, split="valid", data_dir=args.data_dir)

@@ -165,7 +165,7 @@ def main():
     from tensorflow.lite.python.convert import mlir_quantize
 
     from tfsr.data import resolve
-    from tfsr.export import deployable, quiet_stdout, to_tflite, with_fixed_batch
+    from tfsr.export import deployable, quiet_stdout, tflite_converter, to_tflite
     from tfsr.inference import LiteRTPredictor, for_scale, load_model
     from tfsr.layers import fold_weight_norm
     from tfsr.verify import calibration_patches, compare_predictor
@@ -177,14 +177,11 @@ def main():
     few = calibration_patches(first, count=40, size=64, seed=0)
     many = calibration_patches(source, count=200, size=64, seed=1)
 
-    def converter(graph, patches, ops=(tf.lite.OpsSet.TFLITE_BUILTINS_INT8,), uint8_io=True):
-        result = tf.lite.TFLiteConverter.from_keras_model(with_fixed_batch(graph))
-        result.optimizations = [tf.lite.Optimize.DEFAULT]
-        result.representative_dataset = lambda: ([q] for q in patches)
-        result.target_spec.supported_ops = list(ops)
-        if uint8_io:
-            result.inference_input_type = tf.uint8
-            result.inference_output_type = tf.uint8
+    def float_io_int8():
+        """The export graph's int8 converter with float ops and float I/O allowed (for the debugger)."""
+        result = tflite_converter(deployable(model), "int8", calibration=many)
+        result.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        result.inference_input_type = result.inference_output_type = tf.float32
         return result
 
     def convert(conv):
@@ -205,34 +202,31 @@ def main():
     print(f"{args.model}: x{scale}, verification {verify_on.name} ({len(verify_on)} images)")
     score("float32", to_tflite(model))
     if "naive" in args.variants:
-        score("naive (40 crops)", convert(converter(fold_weight_norm(model), few)))
+        score("naive (40 crops)", convert(tflite_converter(fold_weight_norm(model), "int8", calibration=few)))
     if "folded" in args.variants:
         score("folded (40 crops)", to_tflite(model, "int8", calibration=few))
     if "folded+" in args.variants:
         score("folded+ (200 crops)", to_tflite(model, "int8", calibration=many))
     for percentile in args.percentiles if "clipped" in args.variants else []:
-        calibrate = converter(deployable(model), many)
+        calibrate = tflite_converter(deployable(model), "int8", calibration=many)
         calibrate._experimental_calibrate_only = True
         clipped = clip_ranges(convert(calibrate), many, percentile)
         score(f"clipped-{percentile:g}", mlir_quantize(clipped, input_data_type=tf.uint8, output_data_type=tf.uint8))
     errors = []
     if "mixed" in args.variants:
-        float_io = (tf.lite.OpsSet.TFLITE_BUILTINS,)
         with quiet_stdout():
-            errors = per_layer_errors(converter(deployable(model), many, float_io, False), few)
+            errors = per_layer_errors(float_io_int8(), few)
         print("worst tensors (RMSE / scale):", ", ".join(f"{n.split(';')[0]} {e:.2f}" for n, e in errors[:5]))
         for k in args.mixed:
             options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=[n for n, _ in errors[:k]])
             debugger = tf.lite.experimental.QuantizationDebugger(
-                converter=converter(deployable(model), many, float_io, False),
+                converter=float_io_int8(),
                 debug_dataset=lambda: ([q] for q in few), debug_options=options)
             with quiet_stdout():
                 mixed = debugger.get_nondebug_quantized_model()
             score(f"mixed-{k} (float for worst {k})", mixed)
     if "16x8" in args.variants:
-        score("16x8 (int16 activations)", convert(converter(
-            deployable(model), many, (tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
-                                      tf.lite.OpsSet.TFLITE_BUILTINS), False)))
+        score("16x8 (int16 activations)", to_tflite(model, "int16x8", calibration=many))
     if "finetune" in args.variants:
         images = [source.load(i)[0] for i in range(len(source))]
         tuned = fake_quant_finetune(model, many, images, args.finetune_steps, args.finetune_lr)
