@@ -8,12 +8,12 @@ from tfsr import upscale as upscale_cli
 from tfsr.data import imresize
 from tfsr.inference import (
     ModelError,
-    Upscaler,
     for_scale,
     load_model,
     make_predictor,
     self_ensemble,
     upscale_tiled,
+    upscaler,
 )
 from tfsr.models import build
 
@@ -57,15 +57,15 @@ def test_self_ensemble_averages_the_eight_transforms(rng):
 
 def test_gray_and_alpha_images(tiny_model, rng):
     model, scale = for_scale(load_model(tiny_model))
-    upscaler = Upscaler.from_model(model, scale, backend="function")
+    upscale = upscaler(model, scale, backend="function")
     gray = random_image(rng, 12, 10, 1)
-    out = upscaler(gray)
+    out = upscale(gray)
     assert out.shape == (24, 20, 1)
-    rgb = upscaler(np.repeat(gray, 3, -1)).astype(np.float64)
+    rgb = upscale(np.repeat(gray, 3, -1)).astype(np.float64)
     luma = rgb @ (np.array([65.481, 128.553, 24.966]) / 219)
     assert np.abs(out[..., 0] - luma).max() <= 0.5 + 1e-9
     rgba = np.concatenate([random_image(rng, 12, 10), random_image(rng, 12, 10, 1)], -1)
-    out = upscaler(rgba)
+    out = upscale(rgba)
     assert out.shape == (24, 20, 4)
     assert np.array_equal(out[..., 3], imresize(rgba[..., 3], 2))
 
@@ -114,3 +114,142 @@ def test_upscale_cli_processes_good_files_and_reports_bad_ones(tmp_path, tiny_mo
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["gray.png", "photo.png"]
     assert Image.open(tmp_path / "out" / "photo.png").size == (40, 60)
     assert Image.open(tmp_path / "out" / "gray.png").mode == "L"
+
+
+# --- presets, .tflite models and the TensorFlow-free upscaler ---
+
+def run_python(code, **env):
+    """Run Python code in a fresh process (imports and start-up measured from scratch)."""
+    import os
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                          env={**os.environ, **env})
+
+
+NOISE = ("cuInit", "absl::InitializeLog", "XNNPACK", "I0000", "E0000", "W0000", "cuda")
+
+
+@pytest.fixture(scope="module")
+def tiny_tflite(tiny_model, tmp_path_factory):
+    from tfsr.export import tflite_float32
+    path = tmp_path_factory.mktemp("tflite") / "tiny.tflite"
+    path.write_bytes(tflite_float32(for_scale(load_model(tiny_model))[0]))
+    return path
+
+
+def test_presets_resolve_and_missing_ones_say_how_to_get_them(tmp_path, monkeypatch):
+    from tfsr import presets
+    from tfsr.models import pretrained
+    model = pretrained("wdsr_b_x4")
+    assert model.name == "wdsr_b_x4" and tuple(model(np.zeros((1, 6, 5, 3), "float32")).shape) == (1, 24, 20, 3)
+    with pytest.raises(presets.PresetError, match="unknown preset 'edsr_x9'; choose from wdsr_b_x2"):
+        presets.preset_file("edsr_x9")
+    monkeypatch.setattr(presets, "search_path", lambda: [tmp_path])
+    with pytest.raises(presets.PresetError, match=r"wdsr_b_x3\.keras: preset wdsr_b_x3 is not on this machine"
+                                                  r".*clone it and `pip install -e \.`"):
+        pretrained("wdsr_b_x3")
+
+
+def test_upscale_without_model_uses_the_shipped_tflite_without_tensorflow(tmp_path, rng):
+    Image.fromarray(random_image(rng, 24, 20)).save(tmp_path / "photo.png")
+    out = run_python(f"""
+import sys
+from tfsr import upscale
+status = upscale.main([{str(tmp_path / 'photo.png')!r}, "--output", {str(tmp_path / 'sr')!r}])
+print("status", status, "tensorflow" in sys.modules, "keras" in sys.modules)
+""")
+    assert out.stdout.strip().splitlines()[-1] == "status 0 False False"
+    assert Image.open(tmp_path / "sr" / "photo.png").size == (80, 96)
+    assert not any(word in out.stderr for word in NOISE), out.stderr
+    # the same pixels as the shipped Keras model (float16 weights: within a grey level)
+    keras_sr = upscaler(load_model("wdsr_b_x4"), 4, backend="function")(np.asarray(Image.open(tmp_path / "photo.png")))
+    assert np.abs(np.asarray(Image.open(tmp_path / "sr" / "photo.png")).astype(int) - keras_sr).max() <= 1
+
+
+def test_keras_models_are_converted_once_and_cached(tmp_path, tiny_model, rng):
+    from tfsr.model_files import content_key
+    Image.fromarray(random_image(rng, 12, 12)).save(tmp_path / "a.png")
+    code = f"""
+import sys
+from tfsr import upscale
+upscale.main(["--model", {str(tiny_model)!r}, {str(tmp_path / 'a.png')!r}, "--output", {str(tmp_path / 'sr')!r}])
+print("tensorflow" in sys.modules)
+"""
+    cache = tmp_path / "cache"
+    assert run_python(code, TFSR_CACHE=str(cache)).stdout.split()[-1] == "True"  # first call converts
+    entry = cache / f"{content_key(tiny_model, None)}.tflite"
+    assert entry.is_file()
+    first = np.asarray(Image.open(tmp_path / "sr" / "a.png"))
+    assert run_python(code, TFSR_CACHE=str(cache)).stdout.split()[-1] == "False"  # then LiteRT alone
+    entry.write_bytes(b"corrupt")
+    assert run_python(code, TFSR_CACHE=str(cache)).stdout.split()[-1] == "True"  # rebuilt
+    assert entry.stat().st_size > 1000
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "sr" / "a.png")), first)
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("x")  # an unusable cache location only costs the conversion
+    assert run_python(code, TFSR_CACHE=str(blocked / "sub")).returncode == 0
+
+
+def test_evaluate_and_upscale_take_tflite_files(tmp_path, tiny_model, tiny_tflite, rng, capsys):
+    from tfsr import evaluate as evaluate_cli
+    from tfsr.data import sample
+    from tfsr.evaluation import evaluate
+    from tfsr.model_files import open_upscaler
+    upscale, scale = open_upscaler(str(tiny_tflite))
+    assert scale == 2
+    keras_scores = evaluate(sample(2, "valid"), upscaler(for_scale(load_model(tiny_model))[0], 2,
+                                                          backend="function"), progress=False)
+    tflite_scores = evaluate(sample(2, "valid"), upscale, progress=False)
+    assert tflite_scores.psnr == pytest.approx(keras_scores.psnr, abs=0.01)
+    evaluate_cli.main(["--model", str(tiny_tflite), "--dataset", "sample", "--json", str(tmp_path / "r.json")])
+    assert "mean" in capsys.readouterr().out
+    with pytest.raises(ModelError, match="upscales x2, not x4"):
+        open_upscaler(str(tiny_tflite), scale=4)
+    with pytest.raises(ModelError, match="runs on LiteRT only"):
+        open_upscaler(str(tiny_tflite), backend="function")
+
+
+def test_bad_tflite_files_are_one_line_errors(tmp_path):
+    import subprocess
+    import sys
+
+    import tensorflow as tf
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"\x00" * 64)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [tf.function(lambda x: x * 2).get_concrete_function(tf.TensorSpec((1, 4, 4, 3), tf.float32))])
+    (tmp_path / "double.tflite").write_bytes(converter.convert())
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
+    for name, message in (("junk.tflite", "not a TFLite model"),
+                          ("double.tflite", "not an SR model (maps 4x4x3 to 4x4x3)")):
+        out = subprocess.run([sys.executable, "-m", "tfsr.upscale", "--model", str(tmp_path / name),
+                              str(tmp_path / "a.png"), "--output", str(tmp_path / "sr")],
+                             capture_output=True, text=True, check=False)
+        lines = out.stderr.strip().splitlines()
+        assert out.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"error: {tmp_path / name}: {message}")
+
+
+def test_fixed_size_tflite_is_tiled_to_fit(tmp_path, tiny_model, rng):
+    from tfsr.export import tflite_float32
+    from tfsr.model_files import open_upscaler
+    model = for_scale(load_model(tiny_model))[0]
+    (tmp_path / "fixed.tflite").write_bytes(tflite_float32(model, input_size=(40, 40)))
+    upscale, _ = open_upscaler(str(tmp_path / "fixed.tflite"), overlap=8)
+    assert upscale.tile == 24
+    image = random_image(rng, 70, 55)
+    whole = upscaler(model, 2, backend="function")(image)
+    assert np.abs(upscale(image).astype(int) - whole).max() <= 1
+
+
+def test_progress_in_a_log_file_is_plain_lines(tmp_path):
+    import io
+
+    from tfsr.progress import progress_bar
+    log = io.StringIO()
+    with progress_bar(total=1000, unit="step", file=log, mininterval=0) as bar:
+        for _ in range(1000):
+            bar.update(1)
+    text = log.getvalue()
+    assert "\r" not in text and text.endswith("1000/1000 (100%) [00:00<00:00, " + text.split(", ")[-1])
+    assert len(text) < 100_000

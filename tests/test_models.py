@@ -114,3 +114,25 @@ def test_short_fit_lowers_l1_loss(arch):
     model.fit(lr, hr, batch_size=4, epochs=20, verbose=0)
     after = model.evaluate(lr, hr, verbose=0)
     assert after < 0.8 * before, (before, after)
+
+
+@pytest.mark.parametrize("arch", ["edsr_baseline", "wdsr_b"])
+def test_torch_initialisation_is_pytorchs_conv2d_default(arch):
+    """conv_init="torch": kernel and bias uniform in ±1/sqrt(kh·kw·c_in), as torch.nn.Conv2d."""
+    keras.utils.set_random_seed(0)
+    model = build(arch, 4, conv_init="torch")
+    convs = [layer.layer if isinstance(layer, WeightNormalization) else layer for layer in model.layers
+             if isinstance(layer, (keras.layers.Conv2D, WeightNormalization))]
+    assert len(convs) > 30
+    scaled = {"kernel": [], "bias": []}  # |w| / bound: uniform on [0, 1]
+    for conv in convs:
+        bound = 1 / np.sqrt(np.prod(conv.kernel.shape[:3]))
+        scaled["kernel"].append(np.abs(conv.kernel.numpy()).ravel() / bound)
+        scaled["bias"].append(np.abs(conv.bias.numpy()).ravel() / bound)
+    for name, values in scaled.items():
+        values = np.concatenate(values)
+        assert values.max() <= 1 and values.mean() == pytest.approx(0.5, abs=0.03), name
+    glorot = build(arch, 4, conv_init="glorot")
+    assert all(not np.any(w.numpy()) for w in glorot.weights if w.path.endswith("bias"))
+    with pytest.raises(ValueError, match="conv_init is one of torch, glorot"):
+        build(arch, 4, conv_init="he")

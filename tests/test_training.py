@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from tfsr.data import sample
 from tfsr.evaluation import evaluate
-from tfsr.inference import Upscaler, load_model
+from tfsr.inference import load_model, upscaler
 from tfsr.models import build
 from tfsr.train import config_from_args
 from tfsr.trainers import MultiScaleTrainer, Trainer
@@ -48,7 +48,7 @@ def test_run_lowers_loss_and_writes_its_files(tmp_path):
     assert float(rows[1]["loss"]) < float(rows[0]["loss"])
     assert result.final_step == 60 and result.best["step"] in (30, 60)
     # The training-time Keras metric equals the NumPy evaluation of the saved model.
-    report = evaluate(sample(4, "valid"), Upscaler.from_model(load_model(run / "last.keras"), 4, backend="function"),
+    report = evaluate(sample(4, "valid"), upscaler(load_model(run / "last.keras"), 4, backend="function"),
                       progress=False)
     assert report.psnr == pytest.approx(float(rows[1]["val_psnr"]), abs=1e-4)
     assert report.ssim == pytest.approx(float(rows[1]["val_ssim"]), abs=1e-5)
@@ -180,3 +180,99 @@ def test_cli_reports_bad_dataset_in_one_line(tmp_path):
     assert out.returncode == 2
     expected = f"error: {empty}: no images found (looked for .png, .jpg, .jpeg, .bmp, .webp)"
     assert out.stderr.strip().splitlines()[-1] == expected
+
+
+def test_cosine_schedule_warms_up_and_ends_at_zero():
+    from tfsr.schedules import LearningRate
+    schedule = LearningRate(1e-3, "cosine", total_steps=110, warmup_steps=10)
+    assert float(schedule(0)) == pytest.approx(1e-4)  # warm-up: lr·(step+1)/10
+    assert float(schedule(9)) == pytest.approx(1e-3)
+    assert float(schedule(60)) == pytest.approx(0.5e-3)  # half-way through the decay
+    assert float(schedule(109)) == pytest.approx(1e-3 * 0.5 * (1 + np.cos(np.pi * 99 / 100)), rel=1e-3)
+    assert float(schedule(110)) == 0.0 and float(schedule(500)) == 0.0
+    schedule.fit_to(210)  # a time budget refits the length in place
+    assert float(schedule(110)) == pytest.approx(0.5e-3)
+
+
+def test_durations_parse():
+    from tfsr.schedules import format_duration, parse_duration
+    assert [parse_duration(t) for t in ("2h30m", "90m", "45s", "1.5h", "3600", 12)] == [9000, 5400, 45, 5400,
+                                                                                      3600, 12]
+    assert format_duration(9000) == "2h30m"
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration("soon")
+
+
+def test_ema_validates_and_saves_the_average_and_resumes_exactly(tmp_path):
+    config = tiny_config(tmp_path, steps=20, eval_every=10, checkpoint_every=10, ema=0.9, eval_crop=None)
+    train(config, log=lambda *_: None)
+    run = tmp_path / "run"
+    trainer = Trainer(build("wdsr_b", 4, blocks=2, features=16))
+    trainer.compile(make_optimizer(config.resolved()), "mae")
+    trainer.optimizer.build(trainer.trainable_variables)
+    trainer.load_weights(run / "checkpoint.weights.h5")
+    raw = [v.numpy() for v in trainer.trainable_variables]
+    average = [v.numpy() for v in trainer.optimizer._model_variables_moving_average]
+    last = load_model(run / "last.keras")
+    assert len(last.trainable_variables) == len(average)
+    for saved, mean in zip(last.trainable_variables, average):  # last.keras: the average; checkpoint: raw
+        np.testing.assert_allclose(saved.numpy(), mean, rtol=1e-6, atol=1e-7)
+    assert any(not np.allclose(r, a) for r, a in zip(raw, average))
+    # The validation of step 20 scored the averaged weights: the saved model reproduces it.
+    rows = read_csv(run / "metrics.csv")
+    report = evaluate(sample(4, "valid"), upscaler(last, 4, backend="function"), progress=False)
+    assert float(rows[-1]["val_psnr"]) == pytest.approx(report.psnr, abs=1e-4)
+
+
+def test_time_budget_fits_the_cosine_and_stops_cleanly(tmp_path):
+    started = time.monotonic()
+    config = tiny_config(tmp_path, steps=None, schedule="cosine", time_budget="75s", eval_every=100,
+                         checkpoint_every=100)
+    result = train(config, log=lambda *_: None)
+    elapsed = time.monotonic() - started
+    run = tmp_path / "run"
+    fitted = json.loads((run / "config.json").read_text())["steps"]
+    assert fitted is not None and fitted % 10 == 0 and result.final_step == fitted
+    assert elapsed < 75 and not result.budget_expired
+    assert json.loads((run / "checkpoint.json").read_text())["step"] == fitted  # checkpointed at the end
+    rows = read_csv(run / "metrics.csv")
+    assert int(rows[-1]["step"]) == fitted and float(rows[-1]["lr"]) == 0.0  # validated at the end, lr decayed
+
+
+def test_time_budget_stops_a_long_run_and_resume_continues(tmp_path):
+    config = tiny_config(tmp_path, steps=100_000, time_budget="40s", eval_every=1000, checkpoint_every=1000)
+    started = time.monotonic()
+    result = train(config, log=lambda *_: None)
+    assert result.budget_expired and 0 < result.final_step < 100_000 and time.monotonic() - started < 40
+    saved = json.loads((tmp_path / "run" / "checkpoint.json").read_text())["step"]
+    assert saved == result.final_step and (tmp_path / "run" / "last.keras").is_file()
+    config, _ = config_from_args(["--output", str(tmp_path / "run"), "--resume", "--steps", str(saved + 10)])
+    assert config.time_budget is None  # a budget belongs to one invocation
+    assert train(config, resume=True, log=lambda *_: None).final_step == saved + 10
+
+
+def test_a_moved_run_resumes_in_its_new_folder(tmp_path):
+    train(tiny_config(tmp_path, steps=10, eval_every=10, checkpoint_every=10), log=lambda *_: None)
+    moved = tmp_path / "elsewhere" / "run"
+    moved.parent.mkdir()
+    (tmp_path / "run").rename(moved)
+    config, _ = config_from_args(["--output", str(moved), "--resume", "--steps", "20"])
+    assert config.output == str(moved)
+    result = train(config, resume=True, log=lambda *_: None)
+    assert result.start_step == 10 and result.final_step == 20
+    assert json.loads((moved / "checkpoint.json").read_text())["step"] == 20
+    assert json.loads((moved / "config.json").read_text())["output"] == str(moved)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_damaged_checkpoint_is_a_one_line_error(tmp_path):
+    train(tiny_config(tmp_path, steps=10, eval_every=10, checkpoint_every=10), log=lambda *_: None)
+    weights = tmp_path / "run" / "checkpoint.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:5000])  # a truncated copy
+    out = subprocess.run([sys.executable, "-m", "tfsr.train", "--output", str(tmp_path / "run"), "--resume",
+                          "--steps", "20"], check=False, capture_output=True, text=True)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {weights}: damaged checkpoint")
+    assert "git checkout" in lines[0]
+    assert len(weights.read_bytes()) == 5000  # nothing overwritten

@@ -1,14 +1,19 @@
 """tfsr: single-image super-resolution with TensorFlow and Keras 3.
 
-Importing tfsr registers its Keras layers, so saved models load with
-``keras.saving.load_model(path)`` in safe mode.
+Importing tfsr registers its Keras layers (as soon as Keras is imported),
+so saved models load with ``keras.saving.load_model(path)`` in safe mode.
+``import tfsr`` itself does not import TensorFlow: upscaling with a
+``.tflite`` model runs on LiteRT alone.
 """
+import importlib
 import os
+
+from tfsr.imports import on_import
 
 # Before TensorFlow is imported (only then does it take effect; setdefault
 # leaves a user's own choice alone): hide TF's start-up chatter.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfsr import layers  # noqa: F401  (registers the custom layers)
+on_import("keras", after=lambda: importlib.import_module("tfsr.layers"))  # registers the custom layers
 
 __version__ = "0.1.0"

@@ -4,7 +4,9 @@ The global step is the optimizer's ``iterations``, which checkpoints save
 and restore, so logs, learning rate and checkpoints continue seamlessly
 after ``--resume``.
 """
+import contextlib
 import csv
+import hashlib
 import json
 import math
 import time
@@ -13,8 +15,8 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
+from tfsr import progress
 from tfsr.data.images import atomic_output
 
 
@@ -52,17 +54,52 @@ def finite(logs):
     return loss is None or math.isfinite(float(loss))
 
 
-class Checkpoint(keras.callbacks.Callback):
-    """Every ``every`` steps: weights + optimizer state, written atomically.
+def due(model, step, every, total):
+    """Whether an every-N-steps action is due: on its period, at the last step, or when the run stops early."""
+    return step % every == 0 or step >= total or model.stop_training
 
-    ``checkpoint.weights.h5`` holds the model and the optimizer (with its
-    step counter); ``checkpoint.json`` says which step it is. A diverged
-    epoch (non-finite loss) is never saved.
+
+@contextlib.contextmanager
+def averaged_weights(trainer):
+    """With ``--ema``: the moving average of the weights in place of the raw ones, restored after."""
+    optimizer = trainer.optimizer
+    if not optimizer.use_ema:
+        yield
+        return
+    variables = trainer.trainable_variables
+    raw = [v.numpy() for v in variables]
+    optimizer.finalize_variable_values(variables)
+    try:
+        yield
+    finally:
+        for variable, value in zip(variables, raw):
+            variable.assign(value)
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be resumed from; the message names the file and what to do."""
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Every ``every`` steps and when the run stops: weights + optimizer state, written atomically.
+
+    ``checkpoint.weights.h5`` holds the model and the optimizer (step
+    counter, moments, moving average); ``checkpoint.json`` says which step
+    it is and the file's size and SHA-256, so a damaged copy is recognised
+    before it is loaded. A diverged epoch (non-finite loss) is never saved.
     """
 
-    def __init__(self, output, every, trainer):
+    def __init__(self, output, every, total, trainer):
         super().__init__()
-        self.output, self.every, self.trainer = Path(output), every, trainer
+        self.output, self.every, self.total, self.trainer = Path(output), every, total, trainer
 
     @property
     def weights_path(self):
@@ -70,23 +107,47 @@ class Checkpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         step = global_step(self.trainer)
-        if finite(logs) and step % self.every == 0:
+        if finite(logs) and due(self.trainer, step, self.every, self.total):
             self.save(step)
 
     def save(self, step):
         with atomic_output(self.weights_path) as tmp:
             self.trainer.save_weights(tmp)
+            record = {"step": step, "time": time.time(), "bytes": tmp.stat().st_size, "sha256": _sha256(tmp)}
         with atomic_output(self.output / "checkpoint.json") as tmp:
-            tmp.write_text(json.dumps({"step": step, "time": time.time()}))
+            tmp.write_text(json.dumps(record))
 
     @staticmethod
     def saved_step(output):
         path = Path(output) / "checkpoint.json"
         return json.loads(path.read_text())["step"] if path.exists() else None
 
+    @staticmethod
+    def restore(output, trainer):
+        """Load the checkpoint of ``output`` into ``trainer``; `CheckpointError` if it is damaged."""
+        path = Path(output) / "checkpoint.weights.h5"
+        advice = (f"restore it (e.g. `git checkout -- {path}` or copy it again) or start a new run "
+                  f"with another --output")
+        if not path.is_file():
+            raise CheckpointError(f"{path}: checkpoint missing; {advice}")
+        record = json.loads((Path(output) / "checkpoint.json").read_text())
+        size = path.stat().st_size
+        if "bytes" in record and (size != record["bytes"] or _sha256(path) != record["sha256"]):
+            raise CheckpointError(f"{path}: damaged checkpoint ({size:,} bytes, SHA-256 differs from the "
+                                  f"{record['bytes']:,} bytes written at step {record['step']}); {advice}")
+        try:
+            trainer.load_weights(path)
+        except Exception as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CheckpointError(f"{path}: damaged checkpoint, cannot be read ({reason}); {advice}") from None
+
 
 class StepProgress(keras.callbacks.Callback):
-    """One progress bar over the whole run: step, steps/s, ETA, loss, lr."""
+    """One progress bar over the whole run: step, steps/s, ETA, loss, lr.
+
+    ``total_steps`` None: not known yet (a schedule fitted to a time
+    budget); `set_total` gives it later.
+    """
 
     def __init__(self, total_steps, trainer):
         super().__init__()
@@ -94,7 +155,13 @@ class StepProgress(keras.callbacks.Callback):
         self.bar = None
 
     def on_train_begin(self, logs=None):
-        self.bar = tqdm(total=self.total, initial=global_step(self.trainer), unit="step", dynamic_ncols=True)
+        self.bar = progress.progress_bar(total=self.total, initial=global_step(self.trainer), unit="step", dynamic_ncols=True)
+
+    def set_total(self, total):
+        self.total = total
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.refresh()
 
     def on_train_batch_end(self, batch, logs=None):
         self.bar.update(global_step(self.trainer) - self.bar.n)
@@ -121,6 +188,7 @@ class Validation(keras.callbacks.Callback):
         self.val_data, self.preview, self.writers = val_data, preview, writers
         self.best = self._read_best()
         self.history = []
+        self.seconds = 0.0  # duration of the last validation
 
     def _read_best(self):
         path = self.output / "best.json"
@@ -128,10 +196,13 @@ class Validation(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         step = global_step(self.trainer)
-        if finite(logs) and (step % self.every == 0 or step >= self.total):
-            self.validate(step, logs or {})
+        if finite(logs) and due(self.trainer, step, self.every, self.total):
+            with averaged_weights(self.trainer):
+                self.validate(step, logs or {})
 
     def validate(self, step, logs):
+        """Score the current weights; with ``--ema``, call inside `averaged_weights`."""
+        started = time.perf_counter()
         scores = self.evaluator.evaluate(self.val_data, verbose=0, return_dict=True)
         row = {"step": step, "loss": logs.get("loss", float("nan")), "lr": current_lr(self.trainer),
                "val_psnr": scores["psnr"], "val_ssim": scores["ssim"], "val_loss": scores["loss"],
@@ -149,8 +220,9 @@ class Validation(keras.callbacks.Callback):
             self.best = {"step": step, "val_psnr": row["val_psnr"], "val_ssim": row["val_ssim"]}
             with atomic_output(self.output / "best.json") as tmp:
                 tmp.write_text(json.dumps(self.best))
-        tqdm.write(f"step {step}: validation PSNR {row['val_psnr']:.2f} dB, SSIM {row['val_ssim']:.4f}"
+        progress.write(f"step {step}: validation PSNR {row['val_psnr']:.2f} dB, SSIM {row['val_ssim']:.4f}"
               + ("  (best, saved best.keras)" if improved else f"  (best {self.best['val_psnr']:.2f})"))
+        self.seconds = time.perf_counter() - started
 
     def _append_csv(self, row):
         path = self.output / "metrics.csv"
@@ -182,3 +254,55 @@ class ScalarLogger(keras.callbacks.Callback):
             with self.writer.as_default(step=step):
                 tf.summary.scalar("loss", float(logs["loss"]))
                 tf.summary.scalar("learning_rate", current_lr(self.trainer))
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Ends the run cleanly before ``deadline`` (a ``time.monotonic()`` value).
+
+    Checked at each epoch end: the run stops when one more epoch, a final
+    validation and the saves would not fit. Validation and Checkpoint come
+    after this callback and see ``stop_training``, so the stopped step is
+    validated and checkpointed like any other.
+
+    With ``fit`` (the `LearningRate` of a cosine run without ``--steps``),
+    the first ``measure`` steps after the first epoch are timed and the
+    cosine is set to end at the last step that fits; ``on_fit(total)`` is
+    told, and the run stops at that step.
+    """
+
+    def __init__(self, deadline, trainer, epoch_steps, validation=None, fit=None, on_fit=None, measure=30):
+        super().__init__()
+        self.deadline, self.trainer, self.epoch_steps = deadline, trainer, epoch_steps
+        self.validation, self.fit, self.on_fit, self.measure = validation, fit, on_fit, measure
+        self.total = None
+        self.expired = False
+
+    def on_train_begin(self, logs=None):
+        self.mark = None  # (time, step) after the first epoch: tracing excluded
+
+    def _reserve(self):
+        """Seconds kept for the final validation and saves."""
+        validation = self.validation.seconds if self.validation is not None and self.validation.seconds else 5.0
+        return 1.5 * validation + 10.0
+
+    def on_epoch_end(self, epoch, logs=None):
+        now, step = time.monotonic(), global_step(self.trainer)
+        if self.mark is None:  # the first epoch's time is mostly tracing: only stop if already out of time
+            self.mark = (now, step)
+            if now + self._reserve() > self.deadline:
+                self.expired = self.model.stop_training = True
+            return
+        per_step = (now - self.mark[0]) / max(step - self.mark[1], 1)
+        if self.fit is not None and self.total is None and step - self.mark[1] >= self.measure:
+            if self.validation is not None:  # validations to come, spread over the steps
+                per_step += (self.validation.seconds or 5.0) / self.validation.every
+            spare = (self.deadline - now - self._reserve()) * 0.97
+            total = step + max(int(spare / per_step) // self.epoch_steps * self.epoch_steps, 0)
+            self.total = total
+            self.fit.fit_to(total)
+            if self.on_fit:
+                self.on_fit(total, 1.0 / per_step)
+        if self.total is not None and step >= self.total:
+            self.model.stop_training = True
+        elif now + self.epoch_steps * per_step + self._reserve() > self.deadline:
+            self.expired = self.model.stop_training = True

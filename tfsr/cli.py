@@ -1,7 +1,25 @@
-"""What every tfsr command line shares: quiet start-up and one-line errors."""
+"""What every tfsr command line shares: quiet start-up, one-line errors, ``--verbose``."""
 import argparse
+import os
 import re
 import sys
+import warnings
+
+from tfsr.quiet import quiet_tensorflow
+
+quiet_tensorflow()  # whenever a command first imports TensorFlow, its C++ start-up lines stay hidden
+
+
+def _one_line_warning(message, category, filename, lineno, line=None):
+    """tfsr's own warnings (a skipped image) as ``warning: ...``; others as Python prints them."""
+    from tfsr.data.images import SkippedWarning
+    if issubclass(category, SkippedWarning):
+        return f"warning: {message}\n"
+    return _python_format(message, category, filename, lineno, line)
+
+
+_python_format = warnings.formatwarning
+warnings.formatwarning = _one_line_warning
 
 
 class UserError(Exception):
@@ -11,8 +29,9 @@ class UserError(Exception):
 def user_errors():
     """The exception types reported as a one-line error instead of a traceback."""
     from tfsr.data.images import DataError, ImageError
-    from tfsr.inference import ModelError
-    return (UserError, DataError, ImageError, ModelError)
+    from tfsr.presets import PresetError
+    from tfsr.runtime import ModelError
+    return (UserError, DataError, ImageError, ModelError, PresetError)
 
 
 def _embedded_message(error):
@@ -23,24 +42,37 @@ def _embedded_message(error):
 
 def run(main, argv=None):
     """Run ``main(argv)``; bad input becomes ``error: ...`` on stderr and exit 2."""
-    import tensorflow as tf
     try:
         return main(argv) or 0
     except user_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except tf.errors.OpError as e:
-        message = _embedded_message(e)
+    except Exception as e:
+        tf = sys.modules.get("tensorflow")  # only a command that imported TensorFlow can raise its errors
+        message = _embedded_message(e) if tf is not None and isinstance(e, tf.errors.OpError) else None
         if message is None:
             raise
         print(f"error: {message}", file=sys.stderr)
         return 2
 
 
+class _Verbose(argparse.Action):
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        os.environ["TFSR_VERBOSE"] = "1"
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+        setattr(namespace, self.dest, True)
+
+
 def parser(description, prog):
-    """An ArgumentParser that shows defaults in --help."""
-    return argparse.ArgumentParser(prog=prog, description=description,
-                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    """An ArgumentParser that shows defaults in --help and takes ``--verbose``."""
+    p = argparse.ArgumentParser(prog=prog, description=description,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--verbose", action=_Verbose,
+                   help="show TensorFlow's and LiteRT's own log lines (also: TFSR_VERBOSE=1)")
+    return p
 
 
 def size(text):

@@ -3,6 +3,8 @@
     python -m tfsr.evaluate --model best.keras --dataset set5 --data-dir ~/benchmark
     python -m tfsr.evaluate --arch bicubic --scale 4 --dataset set14
 """
+from pathlib import Path
+
 from tfsr import cli
 
 CONVENTIONS = ("auto", "benchmark", "div2k")
@@ -11,7 +13,8 @@ CONVENTIONS = ("auto", "benchmark", "div2k")
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0], "python -m tfsr.evaluate")
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--model", help="a .keras file or a SavedModel folder")
+    what.add_argument("--model", help="a preset (wdsr_b_x2, wdsr_b_x3, wdsr_b_x4), a .keras file, a SavedModel "
+                                      "folder or a .tflite file (scored exactly as that file computes)")
     what.add_argument("--arch", choices=["bicubic"], help="evaluate a baseline instead of a model")
     p.add_argument("--scale", type=int, choices=[2, 3, 4, 8],
                    help="upscaling factor (default: the model's; required for --arch bicubic "
@@ -33,19 +36,48 @@ def build_parser():
                    help="inference backend")
     p.add_argument("--json", help="write the results to this JSON file")
     p.add_argument("--save-images", metavar="DIR", help="write the SR images to this folder")
+    p.add_argument("--report", metavar="HTML",
+                   help="write a self-contained before/after page: the table and, per image, bicubic | model | "
+                        "HR in synchronised zoomed views")
     return p
+
+
+class ReportPage:
+    """Collects bicubic | model | HR per image while evaluating, then writes the HTML page."""
+
+    def __init__(self, label, scale, convention):
+        self.label, self.scale, self.convention = label, scale, convention
+        self.items, self.rows = [], []
+
+    def add(self, name, lr, sr, hr):
+        from tfsr.data import bicubic_upscale
+        from tfsr.metrics import psnr, ssim
+        from tfsr.report import comparison_item
+        bicubic = bicubic_upscale(lr, self.scale)
+        scores = {label: (psnr(image, hr, self.scale, self.convention), ssim(image, hr, self.scale, self.convention))
+                  for label, image in (("bicubic", bicubic), (self.label, sr))}
+        self.rows.append((name, scores))
+        self.items.append(comparison_item(name, {"bicubic": bicubic, self.label: sr}, scores, hr))
+
+    def write(self, path, title):
+        from tfsr.data.images import atomic_output
+        from tfsr.report import page, scores_table
+        text = page(title, self.items, scores_table(self.rows, ["bicubic", self.label]),
+                    f"PSNR/SSIM: {self.convention.describe(self.scale)}.")
+        with atomic_output(path) as tmp:
+            tmp.write_text(text)
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from tfsr.data import bicubic_upscale, resolve
     from tfsr.evaluation import evaluate
-    from tfsr.inference import Upscaler, for_scale, load_model
     from tfsr.metrics import BENCHMARK, DIV2K
+    from tfsr.model_files import open_upscaler
 
     if args.model:
-        model, scale = for_scale(load_model(args.model), args.scale, args.model)
-        upscale = Upscaler.from_model(model, scale, args.tile, args.overlap, args.self_ensemble, args.backend)
+        upscale, scale = open_upscaler(args.model, args.scale, args.tile, args.overlap, args.self_ensemble,
+                                       args.backend)
         label = args.model + (" (self-ensemble)" if args.self_ensemble else "")
     else:
         if args.scale is None:
@@ -56,12 +88,17 @@ def main(argv=None):
     source = resolve(args.dataset, scale, split="valid", data_dir=args.data_dir,
                      degradation=args.degradation)
     div2k = args.convention == "div2k" or (args.convention == "auto" and args.dataset.lower() == "div2k")
-    report = evaluate(source, upscale, DIV2K if div2k else BENCHMARK, args.save_images)
+    convention = DIV2K if div2k else BENCHMARK
+    page = ReportPage(Path(label).name, scale, convention) if args.report else None
+    report = evaluate(source, upscale, convention, args.save_images, on_result=page and page.add)
     print(f"\n{label}")
     print(report.table())
     if args.json:
         report.save_json(args.json)
         print(f"results written to {args.json}")
+    if page:
+        page.write(args.report, f"{label} on {source.name} x{scale}")
+        print(f"before/after page written to {args.report}")
 
 
 if __name__ == "__main__":

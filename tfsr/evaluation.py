@@ -3,10 +3,10 @@ import json
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm import tqdm
 
 from tfsr.data.images import atomic_output, write_image
 from tfsr.metrics import BENCHMARK, psnr, ssim
+from tfsr.progress import progress_bar
 
 
 @dataclass
@@ -41,26 +41,28 @@ class Report:
         return "\n".join(lines)
 
 
-def evaluate(source, upscale, convention=BENCHMARK, save_dir=None, progress=True, on_image=None):
+def evaluate(source, upscale, convention=BENCHMARK, save_dir=None, progress=True, on_result=None):
     """Upscale every LR image of ``source`` and score it against its HR image.
 
     Args:
         source: a `PairedSet`.
         upscale: function from an (h, w, 3) uint8 LR image to the SR image.
         save_dir: if given, SR images are written there as ``<name>.png``.
-        on_image: called with the pair before each image (progress hooks).
+        on_result: called as ``on_result(name, lr, sr, hr)`` after each image
+            (``sr`` rounded to uint8), e.g. to build a before/after page.
     """
     scale = source.scale
     report = Report(source.name, scale, convention.describe(scale))
-    for i in tqdm(range(len(source)), desc=f"{source.name} x{scale}", unit="img", disable=not progress):
+    for i in progress_bar(range(len(source)), desc=f"{source.name} x{scale}", unit="img", disable=not progress):
         pair = source.pairs[i]
         lr, hr = source.load(i, keep_gray=True)
-        if on_image:
-            on_image(pair)
         sr = upscale(lr)
         report.images.append({"name": pair.name, "psnr": psnr(sr, hr, scale, convention),
                               "ssim": ssim(sr, hr, scale, convention)})
+        sr = np.clip(np.floor(np.asarray(sr, np.float64) + 0.5), 0, 255).astype(np.uint8)
         if save_dir is not None:
-            write_image(f"{save_dir}/{pair.name}.png", np.clip(np.floor(np.asarray(sr) + 0.5), 0, 255))
+            write_image(f"{save_dir}/{pair.name}.png", sr)
+        if on_result:
+            on_result(pair.name, lr, sr, hr)
     return report
 

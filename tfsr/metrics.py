@@ -22,8 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-_Y_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
-_GRAY_WEIGHTS = _Y_WEIGHTS * (255.0 / 219.0)  # the same luma, on a 0-255 scale
+from tfsr.color import GRAY_WEIGHTS, Y_WEIGHTS, luma, rgb_to_y
 
 
 @dataclass(frozen=True)
@@ -43,16 +42,6 @@ class Convention:
 
 BENCHMARK = Convention("y", 0)
 DIV2K = Convention("rgb", 6)
-
-
-def rgb_to_y(image):
-    """MATLAB ``rgb2ycbcr`` luma for RGB in [0, 255], float64 and unrounded."""
-    return 16.0 + np.asarray(image, np.float64) @ _Y_WEIGHTS
-
-
-def luma(image):
-    """BT.601 luma of RGB in [0, 255] on the same 0-255 scale (gray for R = G = B)."""
-    return np.asarray(image, np.float64) @ _GRAY_WEIGHTS
 
 
 def _prepare(sr, hr, scale, convention):
@@ -115,10 +104,10 @@ def _tf_prepare(y_true, y_pred, scale, convention):
     hr = tf.cast(y_true, tf.float64)
     gray = tf.shape(hr)[-1] == 1
     weighted = lambda x, w: tf.tensordot(x, tf.constant(w), 1)[..., None]
-    as_gray = lambda: (weighted(sr, _GRAY_WEIGHTS), hr[..., :1])
+    as_gray = lambda: (weighted(sr, GRAY_WEIGHTS), hr[..., :1])
     if convention.channel == "y":
-        sr, hr = tf.cond(gray, as_gray, lambda: (16.0 + weighted(sr, _Y_WEIGHTS),
-                                                  16.0 + weighted(hr[..., :3], _Y_WEIGHTS)))
+        sr, hr = tf.cond(gray, as_gray, lambda: (16.0 + weighted(sr, Y_WEIGHTS),
+                                                  16.0 + weighted(hr[..., :3], Y_WEIGHTS)))
     else:
         sr, hr = tf.cond(gray, as_gray, lambda: (sr, hr))
     b = convention.shave(scale)

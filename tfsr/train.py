@@ -14,8 +14,13 @@ from pathlib import Path
 
 from tfsr import cli
 
-RESUMABLE_OVERRIDES = {"steps", "eval_every", "checkpoint_every", "eval_dataset", "eval_images", "eval_crop",
-                       "cache", "data_dir", "strategy"}
+# What --resume may change: the length and budget of the run, and what depends on the machine
+# (where the data is, caching, distribution, XLA). The rest is the run's identity.
+RESUMABLE_OVERRIDES = {"steps", "time_budget", "eval_every", "checkpoint_every", "dataset", "eval_dataset",
+                       "eval_images", "eval_crop", "cache", "data_dir", "strategy", "jit_compile"}
+
+
+NOT_OPTIONS = ("resume", "config", "logical_cpus", "verbose")  # flags that are not TrainConfig options
 
 
 def add_data_arguments(p):
@@ -57,10 +62,21 @@ def build_parser():
     add_data_arguments(p)
     p.add_argument("--steps", type=int, help=f"training steps ({recipe}: 300000)")
     p.add_argument("--lr", type=float, help=f"initial learning rate ({recipe}: 1e-4 EDSR/MDSR, 1e-3 WDSR)")
+    p.add_argument("--schedule", default="step", choices=["step", "cosine"],
+                   help="learning rate: step = halve every --halve-every steps (the papers'); "
+                        "cosine = decay to 0 at the last step (best for a short budget)")
     p.add_argument("--halve-every", type=int, help=f"halve the learning rate every N steps ({recipe}: 200000)")
+    p.add_argument("--warmup-steps", type=int, default=0, help="raise the learning rate linearly over N first steps")
+    p.add_argument("--ema", type=float, metavar="DECAY",
+                   help="validate and save a moving average of the weights with this decay (e.g. 0.999); "
+                        "the checkpoint keeps the raw weights, so --resume is exact")
+    p.add_argument("--time-budget", metavar="DURATION",
+                   help="stop cleanly (validation, checkpoint, models) before this much time, e.g. 2h30m, 90m; "
+                        "with --schedule cosine and no --steps, the schedule is fitted to the budget")
     p.add_argument("--output", help="run folder (default: runs/<arch>_x<scale>)")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run in --output from its last checkpoint (same step, LR, optimizer)")
+                   help="continue the run in --output from its last checkpoint (same step, LR, optimizer), "
+                        "wherever the folder is now")
     p.add_argument("--init-from", metavar="MODEL",
                    help="start from a trained .keras model: copy every layer whose name and shape match")
     p.add_argument("--eval-every", type=int, default=1000, help="validate every N steps")
@@ -78,6 +94,9 @@ def build_parser():
     p.add_argument("--res-scale", type=float, help="override the residual scaling")
     p.add_argument("--init", choices=["norm", "official"],
                    help="WDSR weight-norm initialisation: g = |v| (norm) or the official constants")
+    p.add_argument("--conv-init", choices=["torch", "glorot"],
+                   help="initialisation of the convolutions: torch = PyTorch's default, as the papers' code "
+                        "(kernels and biases uniform in ±1/sqrt(fan_in)); glorot = Keras' (zero biases)")
     p.add_argument("--config", metavar="FILE", help="YAML or JSON file of options (flags win)")
     return p
 
@@ -105,8 +124,7 @@ def config_from_args(argv):
     from tfsr.training import ConfigError, TrainConfig, load_run_config
     parser = build_parser()
     args = parser.parse_args(argv)
-    given = {dest: getattr(args, dest) for dest in cli.explicit_options(parser, argv)
-             if dest not in ("resume", "config", "logical_cpus")}
+    given = {dest: getattr(args, dest) for dest in cli.explicit_options(parser, argv) if dest not in NOT_OPTIONS}
     if args.cache == "none":
         given["cache"] = None
     values = read_config_file(args.config) if args.config else {}
@@ -121,9 +139,12 @@ def config_from_args(argv):
                 raise cli.UserError(f"--resume continues the run in {output} as it was configured; "
                                     f"cannot change {', '.join(sorted(changed))}")
             updates = {k: v for k, v in {**values, **given}.items() if k.replace("-", "_") in RESUMABLE_OVERRIDES}
+            # The run continues in the folder named now, even if it was copied or moved there; a time
+            # budget is this invocation's, not inherited.
+            updates = {"time_budget": None, **updates, "output": str(output)}
             return TrainConfig.from_dict({**vars(stored), **updates}), args
         defaults = dict(vars(args))
-        for key in ("resume", "config", "logical_cpus"):
+        for key in NOT_OPTIONS:
             defaults.pop(key)
         merged = {**{k: v for k, v in defaults.items() if k not in given}, **values, **given}
         return TrainConfig.from_dict(merged, args.config or "options"), args

@@ -5,8 +5,8 @@
 returns a `TrainResult`. A run lives in one output folder:
 
     config.json              the resolved options (``--resume`` reads them)
-    checkpoint.weights.h5    model + optimizer state, every N steps (atomic)
-    checkpoint.json          the step of that checkpoint
+    checkpoint.weights.h5    model + optimizer state (moments, moving average), every N steps (atomic)
+    checkpoint.json          the step, size and SHA-256 of that checkpoint
     best.keras / best.json   best validation PSNR so far
     last.keras               the model at the end
     metrics.csv              one row per validation
@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfsr import callbacks as cb
+from tfsr import progress
 from tfsr.data import resolve
 from tfsr.data.images import atomic_output
 from tfsr.data.pipeline import (
@@ -34,13 +35,15 @@ from tfsr.data.pipeline import (
 )
 from tfsr.data.sources import PairedSet, bicubic_upscale
 from tfsr.evaluation import evaluate
+from tfsr.inference import load_model
 from tfsr.layers import walk_layers
 from tfsr.metrics import PSNR, SSIM
 from tfsr.models import build, get_arch, select_scale
 from tfsr.models.complexity import count_params
+from tfsr.schedules import LearningRate, format_duration, parse_duration
 from tfsr.trainers import MultiScaleTrainer, Trainer
 
-MODEL_OPTIONS = ("blocks", "features", "expansion", "low_rank", "res_scale", "init")
+MODEL_OPTIONS = ("blocks", "features", "expansion", "low_rank", "res_scale", "init", "conv_init")
 
 
 @dataclass
@@ -56,7 +59,11 @@ class TrainConfig:
     batch_size: int = None
     patch_size: int = None
     lr: float = None
+    schedule: str = "step"
     halve_every: int = None
+    warmup_steps: int = 0
+    ema: float = None
+    time_budget: str = None
     loss: str = None
     seed: int = 0
     output: str = None
@@ -78,16 +85,44 @@ class TrainConfig:
     low_rank: float = None
     res_scale: float = None
     init: str = None
+    conv_init: str = None
 
     def resolved(self):
-        """A copy with the recipe's defaults filled in."""
+        """A copy with the recipe's defaults filled in.
+
+        A cosine schedule with a time budget and no ``steps`` keeps
+        ``steps`` None: the run fits it to the budget once it has measured
+        its speed.
+        """
         recipe = get_arch(self.arch).recipe
         values = dataclasses.asdict(self)
-        for key in ("steps", "batch_size", "patch_size", "lr", "halve_every", "loss", "jit_compile"):
+        keys = ["batch_size", "patch_size", "lr", "halve_every", "loss", "jit_compile"]
+        if not self.fits_budget:
+            keys.append("steps")
+        for key in keys:
             if values[key] is None:
                 values[key] = getattr(recipe, key)
         values["output"] = values["output"] or f"runs/{self.arch}_x{self.scale}"
         return TrainConfig(**values)
+
+    @property
+    def fits_budget(self):
+        """Whether the cosine's length is to be fitted to the time budget."""
+        return self.schedule == "cosine" and self.time_budget is not None and self.steps is None
+
+    def validate(self):
+        """`ConfigError` for options that cannot work."""
+        if self.schedule not in ("step", "cosine"):
+            raise ConfigError(f"unknown schedule {self.schedule!r} (step, cosine)")
+        if self.ema is not None and not 0 < self.ema < 1:
+            raise ConfigError(f"--ema is a decay between 0 and 1 (e.g. 0.999), got {self.ema}")
+        if self.time_budget is not None:
+            try:
+                parse_duration(self.time_budget)
+            except ValueError as e:
+                raise ConfigError(f"--time-budget: {e}") from None
+        if self.warmup_steps < 0:
+            raise ConfigError(f"--warmup-steps must be >= 0, got {self.warmup_steps}")
 
     def model_overrides(self):
         return {k: getattr(self, k) for k in MODEL_OPTIONS if getattr(self, k) is not None}
@@ -113,6 +148,8 @@ class TrainResult:
     bicubic_psnr: float = None
     bicubic_ssim: float = None
     diverged_at: int = None
+    planned_steps: int = None
+    budget_expired: bool = False
 
 
 class TrainingError(RuntimeError):
@@ -134,11 +171,24 @@ def strategy_for(name):
     raise ValueError(f"unknown strategy {name!r} (default, mirrored, multi_worker)")
 
 
-def make_optimizer(config):
-    """Adam (β1 0.9, β2 0.999, ε 1e-8) with the LR halved every ``halve_every`` steps."""
-    schedule = keras.optimizers.schedules.ExponentialDecay(
-        config.lr, decay_steps=config.halve_every, decay_rate=0.5, staircase=True)
-    return keras.optimizers.Adam(schedule, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+_UNFITTED = 10**9  # steps of a run whose length a time budget fits later
+
+
+def make_schedule(config):
+    """The config's `LearningRate`: step or cosine, with warm-up."""
+    return LearningRate(config.lr, config.schedule, config.halve_every, config.steps or _UNFITTED,
+                        config.warmup_steps)
+
+
+def make_optimizer(config, schedule=None):
+    """Adam (β1 0.9, β2 0.999, ε 1e-8) on ``schedule`` (default: `make_schedule`).
+
+    ``config.ema`` keeps a moving average of the weights in the optimizer
+    (saved with its state in the checkpoint).
+    """
+    schedule = schedule or make_schedule(config)
+    ema = dict(use_ema=True, ema_momentum=config.ema) if config.ema else {}
+    return keras.optimizers.Adam(schedule, beta_1=0.9, beta_2=0.999, epsilon=1e-8, **ema)
 
 
 def make_loss(name):
@@ -177,11 +227,11 @@ def _preview_crops(source, scale, count=3, size=32):
 
 
 def copy_matching_layers(source_path, net):
-    """``--init-from``: copy every layer whose name and weight shapes match.
+    """``--init-from``: copy every layer whose name and weight shapes match (a model file or a preset).
 
     Returns (copied names, {skipped name: reason}).
     """
-    source = keras.saving.load_model(source_path, compile=False)
+    source = load_model(source_path)
     by_name = {layer.name: layer for layer in walk_layers(source)}
     copied, skipped = [], {}
     for layer in walk_layers(net):
@@ -214,8 +264,9 @@ def load_run_config(output):
 
 
 def _epoch_length(config, start):
-    """Steps per Keras epoch: validation and checkpoints fall on epoch ends."""
-    return math.gcd(config.eval_every, config.checkpoint_every, config.steps, start) or config.steps
+    """Steps per Keras epoch: validation, checkpoints and time checks fall on epoch ends."""
+    budget_grain = 10 if config.time_budget is not None else 0  # a time budget is checked every 10 steps
+    return math.gcd(config.eval_every, config.checkpoint_every, config.steps or 0, start, budget_grain)
 
 
 def training_data(config, seed):
@@ -268,9 +319,11 @@ def train(config, resume=False, log=print, extra_callbacks=()):
     validates and writes the run folder, worker i writes only its final
     model to ``<output>/worker-i``.
     """
+    started = time.monotonic()
     config = config.resolved()
+    config.validate()
     with _dtype_policy(config.mixed_precision):
-        return _train(config, resume, log, extra_callbacks)
+        return _train(config, resume, log, extra_callbacks, started)
 
 
 @contextlib.contextmanager
@@ -286,7 +339,7 @@ def _dtype_policy(mixed):
         keras.mixed_precision.set_global_policy(previous)
 
 
-def _train(config, resume, log, extra_callbacks):
+def _train(config, resume, log, extra_callbacks, started):
     strategy = strategy_for(config.strategy)  # first: multi-worker setup precedes other TF ops
     worker = worker_index(strategy)
     chief = worker == 0
@@ -314,14 +367,19 @@ def _train(config, resume, log, extra_callbacks):
         net = build(config.arch, None if arch.multiscale else config.scale, **config.model_overrides())
         trainer = MultiScaleTrainer(net) if arch.multiscale else Trainer(net)
         jit = config.jit_compile and config.strategy == "default"  # XLA is not used with tf.distribute
-        trainer.compile(make_optimizer(config), make_loss(config.loss), jit_compile=jit)
+        schedule = make_schedule(config)
+        trainer.compile(make_optimizer(config, schedule), make_loss(config.loss), jit_compile=jit)
         trainer.optimizer.build(trainer.trainable_variables)
     evaluator = make_evaluator(select_scale(net, config.scale) if arch.multiscale else net, config)
 
-    checkpoint = cb.Checkpoint(output, config.checkpoint_every, trainer)
+    planned = config.steps or _UNFITTED
+    checkpoint = cb.Checkpoint(output, config.checkpoint_every, planned, trainer)
     init_report = None
     if resume:
-        trainer.load_weights(shared_output / "checkpoint.weights.h5")
+        try:
+            cb.Checkpoint.restore(shared_output, trainer)
+        except cb.CheckpointError as e:
+            raise ConfigError(str(e)) from None
     elif config.init_from:
         init_report = copy_matching_layers(config.init_from, net)
 
@@ -331,26 +389,44 @@ def _train(config, resume, log, extra_callbacks):
         log(_start_summary(config, net, params, sources[0], val_source, start, resume, init_report,
                            strategy, bicubic))
 
+    epoch = _epoch_length(config, start)
     guard = cb.DivergenceGuard()
     callbacks = [guard]
-    validation = None
+    validation = step_bar = None
     if chief:
         writers = {name: tf.summary.create_file_writer(str(output / "logs" / name))
                    for name in ("train", "validation")}
-        validation = cb.Validation(output, config.eval_every, config.steps, trainer, net, evaluator, val_data,
+        validation = cb.Validation(output, config.eval_every, planned, trainer, net, evaluator, val_data,
                                    _preview_crops(val_source, config.scale), writers)
-        callbacks += [cb.StepProgress(config.steps, trainer), cb.ScalarLogger(writers["train"], trainer),
-                      validation, checkpoint]
+        step_bar = cb.StepProgress(config.steps, trainer)
+        callbacks += [step_bar, cb.ScalarLogger(writers["train"], trainer)]
+    budget = None
+    if config.time_budget is not None:
+        def fitted(total, steps_per_second):
+            config.steps = total
+            if chief:
+                _write_config(config, output)
+                step_bar.set_total(total)
+                progress.write(f"cosine schedule fitted to the time budget: {total:,} steps "
+                           f"({steps_per_second:.2f} steps/s measured)")
+
+        budget = cb.TimeBudget(started + parse_duration(config.time_budget), trainer, epoch, validation,
+                               fit=schedule if config.fits_budget else None,
+                               on_fit=fitted)
+        callbacks.append(budget)  # before validation and checkpoint: they act on its stop
+    if chief:
+        callbacks += [validation, checkpoint]
     callbacks += list(extra_callbacks)
 
     result = TrainResult(output, start, start, 0.0, bicubic_psnr=bicubic.psnr, bicubic_ssim=bicubic.ssim)
-    if start < config.steps:
-        epoch = _epoch_length(config, start)
+    if start < planned:
         t0 = time.perf_counter()
-        trainer.fit(train_data, steps_per_epoch=epoch, epochs=config.steps // epoch,
+        trainer.fit(train_data, steps_per_epoch=epoch, epochs=planned // epoch,
                     initial_epoch=start // epoch, callbacks=callbacks, shuffle=False, verbose=0)
         result.steps_per_second = (cb.global_step(trainer) - start) / (time.perf_counter() - t0)
     result.final_step = cb.global_step(trainer)
+    result.planned_steps = config.steps
+    result.budget_expired = budget is not None and budget.expired
     if validation is not None:
         result.best, result.history = validation.best, validation.history
     if guard.diverged_at is not None:
@@ -358,7 +434,8 @@ def _train(config, resume, log, extra_callbacks):
         last = cb.Checkpoint.saved_step(shared_output)
         raise TrainingError(f"loss became NaN/inf at step {guard.diverged_at}; stopped. Last good checkpoint: "
                             + (f"{checkpoint.weights_path} (step {last})" if last is not None else "none"))
-    cb.save_atomic(net, output / "last.keras")
+    with cb.averaged_weights(trainer):
+        cb.save_atomic(net, output / "last.keras")
     if chief:
         log(_end_summary(result, output))
     return result
@@ -377,8 +454,7 @@ def _start_summary(config, net, params, train_source, val_source, start, resume,
         f"batch {config.batch_size}",
         f"  validation {val_source.name} ({len(val_source)} images) every {config.eval_every} steps; "
         f"bicubic {bicubic.psnr:.2f} dB / {bicubic.ssim:.4f} ({bicubic.convention})",
-        f"  schedule   {config.steps:,} steps, Adam lr {config.lr:g} halved every {config.halve_every:,}, "
-        f"loss {config.loss.upper()}",
+        f"  schedule   {_describe_schedule(config)}, loss {config.loss.upper()}",
         f"  run        {config.output}  ({'resumed at step ' + str(start) if resume else 'new'}; "
         f"strategy {config.strategy}, {strategy.num_replicas_in_sync} replica(s))",
     ]
@@ -390,8 +466,28 @@ def _start_summary(config, net, params, train_source, val_source, start, resume,
     return "\n".join(lines)
 
 
+def _describe_schedule(config):
+    steps = (f"steps fitted to the {config.time_budget} budget" if config.steps is None
+             else f"{config.steps:,} steps")
+    if config.schedule == "cosine":
+        text = f"{steps}, Adam lr {config.lr:g} cosine-decayed to 0"
+    else:
+        text = f"{steps}, Adam lr {config.lr:g} halved every {config.halve_every:,}"
+    if config.warmup_steps:
+        text += f" after {config.warmup_steps:,} warm-up steps"
+    if config.ema:
+        text += f"; weights averaged (EMA {config.ema:g})"
+    if config.time_budget is not None and config.steps is not None:
+        text += f"; stops before {format_duration(parse_duration(config.time_budget))}"
+    return text
+
+
 def _end_summary(result, output):
     lines = ["=" * 72, f"done: step {result.final_step}  ({result.steps_per_second:.2f} steps/s)"]
+    if result.budget_expired:
+        of = f" of {result.planned_steps:,}" if result.planned_steps else ""
+        lines.append(f"  stopped by the time budget at step {result.final_step:,}{of}; "
+                     f"continue with: python -m tfsr.train --output {output} --resume")
     if result.best:
         lines.append(f"  best validation {result.best['val_psnr']:.2f} dB / {result.best['val_ssim']:.4f} "
                      f"at step {result.best['step']}   bicubic {result.bicubic_psnr:.2f} dB / "

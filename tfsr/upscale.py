@@ -1,14 +1,20 @@
 """python -m tfsr.upscale: super-resolve images of any size with a trained model.
 
-    python -m tfsr.upscale --model best.keras photo.jpg more/ --output sr/
+    python -m tfsr.upscale photo.jpg more/ --output sr/                  # the shipped WDSR-B x4
+    python -m tfsr.upscale photo.jpg --scale 2 --output sr/              # the shipped WDSR-B x2
     python -m tfsr.upscale --model best.keras big.png --output sr/ --tile 256 --self-ensemble
+    python -m tfsr.upscale --model wdsr_b_x4_int8.tflite photo.jpg --output sr/
 
 Reads PNG, JPEG, BMP and WebP; grayscale stays grayscale and alpha is
 upscaled bicubically and re-attached. Each result keeps its input's name.
 A file that cannot be read is reported and skipped; the others are done.
 """
 import sys
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import numpy as np
 
 from tfsr import cli
 
@@ -16,15 +22,23 @@ from tfsr import cli
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0], "python -m tfsr.upscale")
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files or folders of images")
-    p.add_argument("--model", required=True, help="a .keras file or a SavedModel folder")
+    p.add_argument("--model", help="a preset (wdsr_b_x2, wdsr_b_x3, wdsr_b_x4), a .keras file, a SavedModel "
+                                   "folder or a .tflite file (default: the shipped WDSR-B for --scale)")
     p.add_argument("--output", required=True, metavar="DIR", help="folder for the upscaled images")
-    p.add_argument("--scale", type=int, help="scale of a multi-scale model (checked against single-scale ones)")
+    p.add_argument("--scale", type=int, choices=[2, 3, 4, 8],
+                   help="upscaling factor: picks the shipped model without --model (default 4), chooses the "
+                        "branch of a multi-scale model, and is checked against single-scale ones")
     p.add_argument("--tile", type=int, default=256,
                    help="LR tile size: memory is bounded by the tile (0 = whole image at once)")
     p.add_argument("--overlap", type=int, default=16,
                    help="LR context added around each tile and cropped off after (hides tile seams)")
     p.add_argument("--self-ensemble", action="store_true", help="average the 8 flips/rotations (EDSR+), 8x slower")
     p.add_argument("--format", choices=["png", "jpg"], default="png", help="output format")
+    p.add_argument("--png-level", type=int, default=1, choices=range(10), metavar="0-9",
+                   help="PNG compression level: 1 is fast with files a little larger than 6 (PIL's default)")
+    p.add_argument("--compare", metavar="HTML",
+                   help="also write a self-contained before/after page: bicubic | model per image, in "
+                        "synchronised zoomed views")
     p.add_argument("--backend", default="litert", choices=["litert", "function", "keras"],
                    help="inference backend (litert = LiteRT/XNNPACK, the fastest on CPU)")
     return p
@@ -47,16 +61,79 @@ def input_files(inputs):
     return supported, problems
 
 
+def upscale_files(files, upscaler, output, fmt="png", png_level=1, bar=None, on_result=None):
+    """Upscale ``files`` into ``output``; returns (done, errors).
+
+    Decoding the next image and encoding the last result run in background
+    threads while the model works on the current one (PIL and zlib release
+    the GIL), with at most one image read ahead and two waiting to be
+    written, so memory stays a few images deep. ``on_result(path, image,
+    sr)`` sees each result (e.g. for a before/after page).
+    """
+    from tfsr.data.images import ImageError, read_image, write_image
+    done, errors = [], []
+    reads, writes = deque(), deque()
+    remaining = iter(files)
+
+    def read_ahead():
+        path = next(remaining, None)
+        if path is not None:
+            reads.append((path, reader.submit(read_image, path, keep_alpha=True, keep_gray=True)))
+
+    def finish_write():
+        path, target, shape, future = writes.popleft()
+        try:
+            future.result()
+            done.append((path, target, shape))
+        except OSError as e:
+            errors.append(f"{target}: cannot write ({e.strerror or e})")
+            print(f"\nerror: {errors[-1]}", file=sys.stderr)
+
+    with ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as writer:
+        read_ahead()
+        while reads:
+            path, future = reads.popleft()
+            read_ahead()
+            if bar is not None:
+                bar.set_description(path.name, refresh=False)
+            try:
+                image = future.result()
+            except ImageError as e:
+                errors.append(str(e))
+                print(f"\nerror: {e}", file=sys.stderr)
+                if bar is not None:
+                    bar.update(upscaler.tiles(*_size_or_zero(path)))
+                continue
+            sr = upscaler(image, on_tile=(lambda: bar.update(1)) if bar is not None else None)
+            if on_result:
+                on_result(path, image, sr)
+            target = output / f"{path.stem}.{fmt}"
+            while len(writes) >= 2:
+                finish_write()
+            writes.append((path, target, sr.shape, writer.submit(
+                write_image, target, sr[..., 0] if sr.shape[-1] == 1 else sr, png_level=png_level)))
+        while writes:
+            finish_write()
+    return done, errors
+
+
+def _size_or_zero(path):
+    from tfsr.data.images import ImageError, image_size
+    try:
+        return image_size(path)
+    except ImageError:
+        return 0, 0
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from tqdm import tqdm
+    from tfsr.data.images import ImageError, image_size
+    from tfsr.model_files import open_upscaler
+    from tfsr.progress import progress_bar
 
-    from tfsr.data.images import ImageError, image_size, read_image, write_image
-    from tfsr.inference import Upscaler, for_scale, load_model
-
-    model, scale = for_scale(load_model(args.model), args.scale, args.model)
-    upscaler = Upscaler.from_model(model, scale, args.tile or None, args.overlap, args.self_ensemble,
-                                   args.backend)
+    spec = args.model or f"wdsr_b_x{args.scale or 4}"
+    upscaler, scale = open_upscaler(spec, args.scale, args.tile or None, args.overlap, args.self_ensemble,
+                                    args.backend)
     files, errors = input_files(args.inputs)
     sizes = {}
     for path in files:
@@ -67,25 +144,41 @@ def main(argv=None):
     for message in errors:
         print(f"error: {message}", file=sys.stderr)
     output = Path(args.output)
-    done = []
-    with tqdm(total=sum(upscaler.tiles(h, w) for h, w in sizes.values()), unit="tile") as bar:
-        for path, (h, w) in sizes.items():
-            bar.set_description(path.name)
-            try:
-                image = read_image(path, keep_alpha=True, keep_gray=True)
-            except ImageError as e:
-                print(f"\nerror: {e}", file=sys.stderr)
-                errors.append(str(e))
-                bar.update(upscaler.tiles(h, w))
-                continue
-            sr = upscaler(image, on_tile=lambda: bar.update(1))
-            target = output / f"{path.stem}.{args.format}"
-            write_image(target, sr[..., 0] if sr.shape[-1] == 1 else sr)
-            done.append((path, target, sr.shape))
+    page = ComparePage(Path(spec).name) if args.compare else None
+    with progress_bar(total=sum(upscaler.tiles(h, w) for h, w in sizes.values()), unit="tile") as bar:
+        done, failed = upscale_files(list(sizes), upscaler, output, args.format, args.png_level, bar,
+                                     page and page.add)
+    errors += failed
     for path, target, shape in done:
         print(f"{path} -> {target}  ({shape[1]}x{shape[0]}, x{scale})")
     print(f"upscaled {len(done)} image(s) x{scale} into {output}" + (f"; {len(errors)} failed" if errors else ""))
+    if page:
+        page.write(args.compare, f"{Path(spec).name} x{scale}", scale)
+        print(f"before/after page written to {args.compare}")
     return 1 if errors else 0
+
+
+class ComparePage:
+    """Bicubic | model per upscaled image, for ``--compare``."""
+
+    def __init__(self, label):
+        self.label, self.items = label, []
+
+    def add(self, path, image, sr):
+        from tfsr.data import bicubic_upscale
+        from tfsr.report import comparison_item
+        rgb = np.repeat(image, 3, -1) if image.shape[-1] == 1 else image[..., :3]
+        sr_rgb = np.repeat(sr, 3, -1) if sr.shape[-1] == 1 else sr[..., :3]
+        scale = sr.shape[0] // image.shape[0]
+        self.items.append(comparison_item(path.name, {"bicubic": bicubic_upscale(rgb, scale),
+                                                      self.label: sr_rgb}))
+
+    def write(self, path, title, scale):
+        from tfsr.data.images import atomic_output
+        from tfsr.report import page
+        with atomic_output(path) as tmp:
+            tmp.write_text(page(title, self.items, note=f"x{scale}; no ground truth: each view opens where the "
+                                                        f"model differs most from bicubic."))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ import time
 import numpy as np
 
 from tfsr.evaluation import evaluate
-from tfsr.inference import LiteRTPredictor, Upscaler, function_predictor, upscale_tiled
+from tfsr.inference import function_predictor
+from tfsr.runtime import LiteRTPredictor, Upscaler, upscale_tiled
 
 _MARGIN = 16
 

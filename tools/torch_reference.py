@@ -103,3 +103,25 @@ class _WDSRBlockB(nn.Module):
 
     def forward(self, x):
         return self.body(x) + x
+
+
+def layer_pairs(module, arch):
+    """{tfsr layer name: (PyTorch conv, pixel-shuffle factor after it or None)} of a reference network."""
+    if arch == "wdsr_b":
+        pairs = {"head": (module.head, None), "tail": (module.tail[0], module.tail[1].upscale_factor),
+                 "skip": (module.skip[0], module.skip[1].upscale_factor)}
+        for i, block in enumerate(module.body):
+            for name, index in (("expand", 0), ("low_rank", 2), ("reduce", 3)):
+                pairs[f"body_block{i}_{name}"] = (block.body[index], None)
+        return pairs
+    if arch == "edsr_baseline":
+        pairs = {"head": (module.head[0], None), "body_end": (module.body[-1], None),
+                 "tail": (module.tail[1], None)}
+        for i, block in enumerate(module.body[:-1]):
+            pairs[f"body_block{i}_conv1"] = (block.body[0], None)
+            pairs[f"body_block{i}_conv2"] = (block.body[2], None)
+        stages = [m for m in module.tail[0]]
+        for i in range(0, len(stages), 2):
+            pairs[f"upsample_{i // 2}_conv"] = (stages[i], stages[i + 1].upscale_factor)
+        return pairs
+    raise ValueError(f"no PyTorch reference for {arch}")

@@ -8,9 +8,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from tqdm import tqdm
-
 from tfsr.data.images import DataError
+from tfsr.progress import progress_bar
 
 _CHUNK = 1 << 20
 
@@ -38,7 +37,7 @@ def download(url, dest, size=None, sha256=None, progress=True, timeout=60):
         if start and response.status != 206:  # the server ignored the range: start over
             start = 0
         total = size or (start + int(response.headers.get("Content-Length", 0))) or None
-        with open(part, "ab" if start else "wb") as f, tqdm(
+        with open(part, "ab" if start else "wb") as f, progress_bar(
                 total=total, initial=start, unit="B", unit_scale=True, desc=dest.name,
                 disable=not progress) as bar:
             while chunk := response.read(_CHUNK):

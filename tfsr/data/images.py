@@ -22,6 +22,10 @@ class DataError(ValueError):
     """A dataset that cannot be used: missing or empty folder, bad layout."""
 
 
+class SkippedWarning(UserWarning):
+    """An input left out (``--skip-bad-images``); the message names it."""
+
+
 def _open(path, max_pixels):
     path = Path(path)
     if not path.is_file():
@@ -121,12 +125,18 @@ def atomic_output(path):
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def write_image(path, array, quality=95):
-    """Write a uint8 (H, W), (H, W, 3) or (H, W, 4) array atomically."""
+def write_image(path, array, quality=95, png_level=6):
+    """Write a uint8 (H, W), (H, W, 3) or (H, W, 4) array atomically.
+
+    ``quality`` is for JPEG/WebP; ``png_level`` is PNG's zlib level (0-9:
+    1 writes several times faster than the default 6, files ~15 % larger).
+    """
     path = Path(path)
     image = Image.fromarray(np.asarray(array, dtype=np.uint8))
-    if path.suffix.lower() in (".jpg", ".jpeg") and image.mode == "RGBA":
+    suffix = path.suffix.lower()
+    if suffix in (".jpg", ".jpeg") and image.mode == "RGBA":
         image = image.convert("RGB")
-    options = {"quality": quality} if path.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
+    options = ({"quality": quality} if suffix in (".jpg", ".jpeg", ".webp")
+               else {"compress_level": png_level} if suffix == ".png" else {})
     with atomic_output(path) as temporary:
         image.save(temporary, **options)

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from tfsr.data.images import ImageError
+from tfsr.data.images import ImageError, SkippedWarning
 from tfsr.data.sources import TfdsSource, check_pairs
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -51,7 +51,7 @@ def image_pairs(source, skip_bad=False, counter=None, min_lr_size=1, keep_gray=F
         except ImageError as e:
             if not skip_bad:
                 raise
-            warnings.warn(f"skipped: {e}")
+            warnings.warn(f"skipped: {e}", SkippedWarning)
             counter.skipped.append(str(e))
             empty = np.zeros((0, 0, 3), np.uint8)
             return empty, empty

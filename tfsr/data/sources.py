@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfsr.data.images import DataError, ImageError, image_size, list_images, read_image
+from tfsr.data.images import DataError, ImageError, SkippedWarning, image_size, list_images, read_image
 from tfsr.data.imresize import imresize
 
 BENCHMARKS = {"set5": "Set5", "set14": "Set14", "b100": "B100", "urban100": "Urban100",
@@ -115,9 +115,9 @@ def check_pairs(paired, min_lr_size=1, skip_bad=False):
                 raise
             bad.append(str(e))
     for message in bad:
-        warnings.warn(f"skipped: {message}", stacklevel=2)
+        warnings.warn(f"skipped: {message}", SkippedWarning, stacklevel=2)
     if bad:
-        warnings.warn(f"{paired.name}: skipped {len(bad)} bad image(s) of {len(paired.pairs)}",
+        warnings.warn(f"{paired.name}: skipped {len(bad)} bad image(s) of {len(paired.pairs)}", SkippedWarning,
                       stacklevel=2)
     if not good:
         raise DataError(f"{paired.name}: no usable images left")

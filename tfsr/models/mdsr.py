@@ -8,30 +8,30 @@ gives the single-scale model that shares the same layers and weights.
 import keras
 
 from tfsr.layers import Denormalize, Normalize
-from tfsr.models.common import conv, upsampler
+from tfsr.models.common import conv, conv_layer, upsampler
 from tfsr.models.edsr import res_block, residual_body
 
 SCALES = (2, 3, 4)
 
 
-def mdsr(blocks=16, features=64, scales=SCALES, name="mdsr"):
-    """Multi-scale MDSR with an output per scale."""
+def mdsr(blocks=16, features=64, scales=SCALES, conv_init="torch", name="mdsr"):
+    """Multi-scale MDSR with an output per scale (``conv_init`` as in `tfsr.models.edsr.edsr`)."""
     unknown = set(scales) - set(SCALES)
     if unknown:
         raise ValueError(f"MDSR supports scales {SCALES}, got {sorted(unknown)}")
     inputs = keras.Input((None, None, 3), name="lr")
     x = Normalize(name="normalize")(inputs)
-    x = conv(features, 3, "head")(x)
+    x = conv(x, features, 3, "head", conv_init=conv_init)
 
     body_in = keras.Input((None, None, features))
-    body = keras.Model(body_in, residual_body(body_in, features, blocks, 1.0), name="body")
-    tail = conv(3, 3, "tail")
+    body = keras.Model(body_in, residual_body(body_in, features, blocks, 1.0, conv_init=conv_init), name="body")
+    tail = conv_layer(3, 3, features, "tail", conv_init=conv_init)
 
     outputs = {}
     for s in scales:
-        p = res_block(x, features, 1.0, name=f"pre_x{s}_block0", kernel_size=5)
-        p = res_block(p, features, 1.0, name=f"pre_x{s}_block1", kernel_size=5)
-        u = upsampler(body(p), s, features, name=f"upsample_x{s}")
+        p = res_block(x, features, 1.0, name=f"pre_x{s}_block0", kernel_size=5, conv_init=conv_init)
+        p = res_block(p, features, 1.0, name=f"pre_x{s}_block1", kernel_size=5, conv_init=conv_init)
+        u = upsampler(body(p), s, features, name=f"upsample_x{s}", conv_init=conv_init)
         outputs[f"x{s}"] = Denormalize(name=f"x{s}", dtype="float32")(tail(u))
     return keras.Model(inputs, outputs, name=name)
 

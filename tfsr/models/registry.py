@@ -36,22 +36,24 @@ class Arch:
     extra: dict = field(default_factory=dict)  # fixed builder arguments
 
 
-_EDSR_OPTIONS = ("blocks", "features", "res_scale")
-_WDSR_OPTIONS = ("blocks", "features", "expansion", "res_scale", "init")
+_EDSR_OPTIONS = ("blocks", "features", "res_scale", "conv_init")
+_WDSR_OPTIONS = ("blocks", "features", "expansion", "res_scale", "init", "conv_init")
+_INIT = "torch"  # conv_init of every preset (the reference code's; docs/training.md); see tfsr.models.common
 
 ARCHS = {
-    "edsr_baseline": Arch("edsr", edsr, dict(blocks=16, features=64, res_scale=1.0),
+    "edsr_baseline": Arch("edsr", edsr, dict(blocks=16, features=64, res_scale=1.0, conv_init=_INIT),
                           _EDSR_OPTIONS, (2, 3, 4, 8), EDSR_RECIPE),
-    "edsr": Arch("edsr", edsr, dict(blocks=32, features=256, res_scale=0.1),
+    "edsr": Arch("edsr", edsr, dict(blocks=32, features=256, res_scale=0.1, conv_init=_INIT),
                  _EDSR_OPTIONS, (2, 3, 4, 8), EDSR_RECIPE),
-    "mdsr_baseline": Arch("mdsr", mdsr, dict(blocks=16, features=64),
-                          ("blocks", "features"), (2, 3, 4), MDSR_RECIPE, multiscale=True),
-    "mdsr": Arch("mdsr", mdsr, dict(blocks=80, features=64),
-                 ("blocks", "features"), (2, 3, 4), MDSR_RECIPE, multiscale=True),
-    "wdsr_a": Arch("wdsr", wdsr, dict(blocks=16, features=32, expansion=4, res_scale=1.0, init="norm"),
+    "mdsr_baseline": Arch("mdsr", mdsr, dict(blocks=16, features=64, conv_init=_INIT),
+                          ("blocks", "features", "conv_init"), (2, 3, 4), MDSR_RECIPE, multiscale=True),
+    "mdsr": Arch("mdsr", mdsr, dict(blocks=80, features=64, conv_init=_INIT),
+                 ("blocks", "features", "conv_init"), (2, 3, 4), MDSR_RECIPE, multiscale=True),
+    "wdsr_a": Arch("wdsr", wdsr, dict(blocks=16, features=32, expansion=4, res_scale=1.0, init="norm",
+                                           conv_init=_INIT),
                    _WDSR_OPTIONS, (2, 3, 4, 8), WDSR_RECIPE, extra=dict(block="a")),
     "wdsr_b": Arch("wdsr", wdsr,
-                   dict(blocks=16, features=32, expansion=6, low_rank=0.8, res_scale=1.0, init="norm"),
+                   dict(blocks=16, features=32, expansion=6, low_rank=0.8, res_scale=1.0, init="norm", conv_init=_INIT),
                    _WDSR_OPTIONS + ("low_rank",), (2, 3, 4, 8), replace(WDSR_RECIPE, jit_compile=False),
                    extra=dict(block="b")),
 }
@@ -80,7 +82,8 @@ def build(name, scale, **overrides):
     """Build architecture ``name`` at ``scale``.
 
     ``overrides`` replace preset hyperparameters (``blocks``, ``features``,
-    ``expansion``, ``low_rank``, ``res_scale``, ``init``; None is ignored).
+    ``expansion``, ``low_rank``, ``res_scale``, ``init``, ``conv_init``; None is
+    ignored).
     For a multi-scale family (MDSR), ``scale=None`` gives the model with an
     output per scale; a number gives that scale's branch.
     """

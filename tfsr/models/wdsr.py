@@ -18,18 +18,18 @@ def _g(value, official_init):
     return value if official_init else None
 
 
-def wdsr_block_a(x, features, expansion, res_scale, name, official_init):
+def wdsr_block_a(x, features, expansion, res_scale, name, official_init, conv_init="torch"):
     """3×3 conv to F·r, ReLU, 3×3 conv back to F."""
-    r = conv(features * expansion, 3, f"{name}_expand", "relu", True, _g(2.0, official_init))(x)
-    r = conv(features, 3, f"{name}_reduce", None, True, _g(res_scale, official_init))(r)
+    r = conv(x, features * expansion, 3, f"{name}_expand", "relu", True, _g(2.0, official_init), conv_init)
+    r = conv(r, features, 3, f"{name}_reduce", None, True, _g(res_scale, official_init), conv_init)
     return _residual(x, r, res_scale, name)
 
 
-def wdsr_block_b(x, features, expansion, res_scale, name, official_init, low_rank=0.8):
+def wdsr_block_b(x, features, expansion, res_scale, name, official_init, low_rank=0.8, conv_init="torch"):
     """1×1 conv to F·r, ReLU, linear 1×1 conv to int(F·low_rank), 3×3 conv back to F."""
-    r = conv(features * expansion, 1, f"{name}_expand", "relu", True, _g(2.0, official_init))(x)
-    r = conv(int(features * low_rank), 1, f"{name}_low_rank", None, True, _g(1.0, official_init))(r)
-    r = conv(features, 3, f"{name}_reduce", None, True, _g(res_scale, official_init))(r)
+    r = conv(x, features * expansion, 1, f"{name}_expand", "relu", True, _g(2.0, official_init), conv_init)
+    r = conv(r, int(features * low_rank), 1, f"{name}_low_rank", None, True, _g(1.0, official_init), conv_init)
+    r = conv(r, features, 3, f"{name}_reduce", None, True, _g(res_scale, official_init), conv_init)
     return _residual(x, r, res_scale, name)
 
 
@@ -40,7 +40,7 @@ def _residual(x, r, res_scale, name):
 
 
 def wdsr(scale, block="a", blocks=16, features=32, expansion=None, low_rank=0.8,
-         res_scale=1.0, init="norm", name=None):
+         res_scale=1.0, init="norm", conv_init="torch", name=None):
     """WDSR-A (``block="a"``) or WDSR-B (``block="b"``) at one scale.
 
     Args:
@@ -50,6 +50,9 @@ def wdsr(scale, block="a", blocks=16, features=32, expansion=None, low_rank=0.8,
             ``"official"`` uses the WDSR code's constants: g = 1 for head, tail,
             skip and low-rank convs, 2 for the first conv of a block,
             ``res_scale`` for its last.
+        conv_init: ``"torch"`` (the reference code's PyTorch initialisation of
+            v and the biases) or ``"glorot"`` (Keras'); see
+            `tfsr.models.common.initializers`.
     """
     if scale not in SCALES:
         raise ValueError(f"WDSR supports scales {SCALES}, got {scale}")
@@ -64,15 +67,15 @@ def wdsr(scale, block="a", blocks=16, features=32, expansion=None, low_rank=0.8,
 
     inputs = keras.Input((None, None, 3), name="lr")
     x = Normalize(_WDSR_STD, name="normalize")(inputs)
-    m = conv(features, 3, "head", None, True, g_one)(x)
+    m = conv(x, features, 3, "head", None, True, g_one, conv_init)
     for i in range(blocks):
         if block == "a":
-            m = wdsr_block_a(m, features, expansion, res_scale, f"body_block{i}", official)
+            m = wdsr_block_a(m, features, expansion, res_scale, f"body_block{i}", official, conv_init)
         else:
-            m = wdsr_block_b(m, features, expansion, res_scale, f"body_block{i}", official, low_rank)
-    m = conv(out_channels, 3, "tail", None, True, g_one)(m)
+            m = wdsr_block_b(m, features, expansion, res_scale, f"body_block{i}", official, low_rank, conv_init)
+    m = conv(m, out_channels, 3, "tail", None, True, g_one, conv_init)
     m = PixelShuffle(scale, name="tail_shuffle")(m)
-    s = conv(out_channels, 5, "skip", None, True, g_one)(x)
+    s = conv(x, out_channels, 5, "skip", None, True, g_one, conv_init)
     s = PixelShuffle(scale, name="skip_shuffle")(s)
     x = keras.layers.Add(name="add_skip")([m, s])
     outputs = Denormalize(_WDSR_STD, name="denormalize", dtype="float32")(x)

@@ -1,0 +1,72 @@
+"""Before/after pages: the gain region, and the page rendered by a real headless Chromium."""
+import html
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from conftest import random_image
+from PIL import Image
+
+from tfsr.report import VIEW, ZOOM, comparison_item, gain_region, page, scores_table
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def browser():
+    found = next((shutil.which(name) for name in BROWSERS if shutil.which(name)), None)
+    if found is None:
+        pytest.skip("no headless Chromium on this machine (.ci/run installs Debian's chromium where it can)")
+    return found
+
+
+def test_gain_region_finds_where_the_model_beats_bicubic(rng):
+    hr = random_image(rng, 120, 160).astype(np.float64)
+    bicubic = hr + rng.normal(0, 4, hr.shape)
+    sr = hr + rng.normal(0, 4, hr.shape)
+    bicubic[70:100, 20:50] += 40  # bicubic is badly wrong here, the model is not
+    y, x = gain_region(bicubic, sr, hr, size=30)
+    assert abs(y - 85) <= 2 and abs(x - 35) <= 2
+    sr_only = bicubic.copy()
+    sr_only[10:40, 100:130] += 60  # without HR: where SR departs most from bicubic
+    assert np.abs(np.array(gain_region(bicubic, sr_only, size=30)) - (25, 115)).max() <= 2
+
+
+def test_page_renders_the_gain_region_in_chromium(tmp_path, rng):
+    chromium = browser()
+    hr = random_image(rng, 96, 128)
+    bicubic = np.clip(hr.astype(int) + 30 * (np.arange(128) > 80)[:, None], 0, 255).astype(np.uint8)  # wrong, right
+    sr = hr.copy()
+    gray_hr = random_image(rng, 80, 80, 1)
+    items = [comparison_item("colour", {"bicubic": bicubic, "model": sr}, {"bicubic": (20.0, 0.5),
+                                                                         "model": (30.0, 0.9)}, hr),
+             comparison_item("gray", {"bicubic": np.repeat(gray_hr, 3, -1), "model": np.repeat(gray_hr, 3, -1)},
+                             hr=gray_hr)]
+    table = scores_table([("colour", {"bicubic": (20.0, 0.5), "model": (30.0, 0.9)})], ["bicubic", "model"])
+    path = tmp_path / "report.html"
+    path.write_text(page("test page", items, table))
+    assert "http" not in path.read_text()  # self-contained: nothing to fetch
+    dom = subprocess.run([chromium, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
+                          "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120, check=True).stdout
+    sections = re.findall(r'<section class="item"[^>]*>', dom)
+    assert len(sections) == 2
+    for section, panels in zip(sections, ([bicubic, sr, hr], [np.repeat(gray_hr, 3, -1)] * 3)):
+        attributes = dict(re.findall(r'data-([a-z]+)="([^"]*)"', html.unescape(section)))
+        x0, y0, size = map(int, attributes["region"].split(","))
+        cx = int(attributes["cx"])
+        assert size == min(VIEW // ZOOM, *panels[0].shape[:2])
+        assert x0 == min(max(round(cx - size / 2), 0), panels[0].shape[1] - size)
+        means = [float(m) for m in attributes["means"].split(",")]
+        expected = [p[y0:y0 + size, x0:x0 + size].astype(np.float64).mean() for p in panels]
+        np.testing.assert_allclose(means, expected, atol=0.01)  # each view shows exactly that crop
+    first = dict(re.findall(r'data-([a-z]+)="([^"]*)"', sections[0]))
+    assert int(first["cx"]) > 80  # opened where bicubic is wrong
+    shot = tmp_path / "shot.png"
+    subprocess.run([chromium, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,900",
+                    "--virtual-time-budget=5000", f"--screenshot={shot}", path.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    pixels = np.asarray(Image.open(shot).convert("L"), np.float64)
+    assert pixels.std() > 20  # the images are on the page, not an empty layout

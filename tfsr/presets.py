@@ -1,0 +1,80 @@
+"""Shipped models by name (keras-hub style presets): ``pretrained("wdsr_b_x4")``.
+
+The files live in the repository's ``saved_models/`` folder: a ``.keras``
+model and its verified TFLite exports (``<name>_float16.tflite``,
+``<name>_int8.tflite``). They are looked up in ``$TFSR_MODELS``, then in
+``saved_models/`` beside the package (a clone installed with
+``pip install -e .``), then in ``~/.tfsr/models``.
+
+Importing this module does not import TensorFlow: the upscaler resolves a
+preset to its ``.tflite`` file and runs it with LiteRT alone.
+"""
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    arch: str
+    scale: int
+    description: str
+
+
+PRESETS = {p.name: p for p in (
+    Preset("wdsr_b_x2", "wdsr_b", 2, "WDSR-B (16 blocks, 32 features) x2, trained by tfsr on the 291 images"),
+    Preset("wdsr_b_x3", "wdsr_b", 3, "WDSR-B (16 blocks, 32 features) x3, trained by tfsr on the 291 images"),
+    Preset("wdsr_b_x4", "wdsr_b", 4, "WDSR-B (16 blocks, 32 features) x4, trained by tfsr on the 291 images"),
+)}
+
+FORMATS = {"keras": ".keras", "float16": "_float16.tflite", "int8": "_int8.tflite"}
+"""The shipped files of a preset, by format: ``<name><suffix>``."""
+
+
+class PresetError(ValueError):
+    """An unknown preset name, or a preset whose file is not on this machine."""
+
+
+def search_path():
+    """The folders searched for preset files, in order."""
+    folders = [Path(os.environ["TFSR_MODELS"])] if os.environ.get("TFSR_MODELS") else []
+    folders.append(Path(__file__).resolve().parent.parent / "saved_models")
+    folders.append(Path.home() / ".tfsr" / "models")
+    return folders
+
+
+def is_preset(spec):
+    """Whether a ``--model`` value names a preset (rather than a file)."""
+    return str(spec) in PRESETS
+
+
+def get_preset(name):
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise PresetError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}") from None
+
+
+def preset_file(name, fmt="keras"):
+    """The path of preset ``name``'s file in format ``fmt`` (see `FORMATS`).
+
+    Raises `PresetError` saying where it looked and how to get the file.
+    """
+    get_preset(name)
+    if fmt not in FORMATS:
+        raise PresetError(f"unknown preset format {fmt!r}; choose from {', '.join(FORMATS)}")
+    filename = name + FORMATS[fmt]
+    for folder in search_path():
+        if (folder / filename).is_file():
+            return folder / filename
+    looked = ", ".join(str(f) for f in search_path())
+    raise PresetError(f"{filename}: preset {name} is not on this machine (looked in {looked}); it ships in "
+                      f"saved_models/ of the tfsr repository: clone it and `pip install -e .`, "
+                      f"or copy the file into ~/.tfsr/models or $TFSR_MODELS")
+
+
+def pretrained(name):
+    """The shipped Keras model of preset ``name`` (e.g. ``"wdsr_b_x4"``), ready to use or fine-tune."""
+    from tfsr.inference import load_model
+    return load_model(preset_file(name, "keras"))

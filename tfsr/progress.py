@@ -1,0 +1,60 @@
+"""Progress bars that suit both a terminal and a log file.
+
+On a terminal: tqdm. Otherwise (``nohup … > run.log``, CI): one plain
+line every ``log_interval`` seconds and at the end, no carriage-return
+redraws, so a long run writes kilobytes of log, not megabytes.
+"""
+import sys
+
+from tqdm import tqdm
+
+LOG_INTERVAL = 30.0  # seconds between lines when the output is not a terminal
+_LOG_FORMAT = "{desc}{n_fmt}/{total_fmt} ({percentage:.0f}%) [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
+_LOG_FORMAT_UNKNOWN_TOTAL = "{desc}{n_fmt} [{elapsed}, {rate_fmt}{postfix}]"
+
+
+class _Lines:
+    """A stream that passes whole lines and drops tqdm's bare line ends and carriage returns."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        if text.strip("\r\n"):
+            self.stream.write(text)
+
+    def flush(self):
+        self.stream.flush()
+
+
+class LogProgress(tqdm):
+    """tqdm writing one newline-terminated line per ``mininterval`` seconds."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["file"] = _Lines(kwargs.get("file") or sys.stderr)
+        kwargs.setdefault("mininterval", LOG_INTERVAL)
+        kwargs.setdefault("bar_format", _LOG_FORMAT if kwargs.get("total") else _LOG_FORMAT_UNKNOWN_TOTAL)
+        super().__init__(*args, **kwargs)
+
+    def display(self, msg=None, pos=None):
+        if self.n == 0 and msg is None:  # nothing done yet: no line
+            return True
+        if self.total and "{total_fmt}" not in self.bar_format:
+            self.bar_format = _LOG_FORMAT  # the total became known
+        self.fp.write((msg or self.__str__()).strip() + "\n")
+        self.fp.flush()
+        return True
+
+    def clear(self, nolock=False):  # nothing to erase in a log
+        pass
+
+
+def progress_bar(iterable=None, **kwargs):
+    """``tqdm(iterable, **kwargs)`` on a terminal, `LogProgress` otherwise."""
+    stream = kwargs.get("file") or sys.stderr
+    interactive = hasattr(stream, "isatty") and stream.isatty()
+    return (tqdm if interactive else LogProgress)(iterable, **kwargs)
+
+
+write = tqdm.write
+"""Print a line without breaking the bar (``tqdm.write``)."""

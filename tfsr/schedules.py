@@ -1,0 +1,75 @@
+"""Learning-rate schedules and time budgets of a training run.
+
+``step`` is the papers' schedule (halve every N steps); ``cosine`` decays
+to zero at the last step, the better use of a short budget. Both can
+start with a linear warm-up. The cosine's length is a variable, so that a
+run with a time budget can fit it once the speed is measured.
+"""
+import math
+import re
+
+import keras
+from keras import ops
+
+SCHEDULES = ("step", "cosine")
+
+
+class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
+    """``lr`` halved every ``halve_every`` steps, or cosine-decayed to 0 at ``total_steps``.
+
+    With ``warmup_steps`` the rate first rises linearly from lr/warmup to lr.
+    """
+
+    def __init__(self, lr, schedule="step", halve_every=200_000, total_steps=300_000, warmup_steps=0):
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule is one of {', '.join(SCHEDULES)}, got {schedule!r}")
+        self.lr, self.schedule = float(lr), schedule
+        self.halve_every, self.warmup_steps = int(halve_every), int(warmup_steps)
+        self.total_steps = keras.Variable(float(total_steps), trainable=False, name="schedule_total_steps")
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        if self.schedule == "step":
+            rate = self.lr * ops.power(0.5, ops.floor(step / self.halve_every))
+        else:
+            span = ops.maximum(self.total_steps - self.warmup_steps, 1.0)
+            progress = ops.clip((step - self.warmup_steps) / span, 0.0, 1.0)
+            rate = self.lr * 0.5 * (1.0 + ops.cos(math.pi * progress))
+        if self.warmup_steps:
+            rate = rate * ops.minimum(1.0, (step + 1.0) / self.warmup_steps)
+        return rate
+
+    def fit_to(self, total_steps):
+        """Make the cosine end at ``total_steps``."""
+        self.total_steps.assign(float(total_steps))
+
+    def get_config(self):
+        return {"lr": self.lr, "schedule": self.schedule, "halve_every": self.halve_every,
+                "total_steps": int(self.total_steps.numpy()), "warmup_steps": self.warmup_steps}
+
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
+
+
+def parse_duration(text):
+    """Seconds in ``"2h30m"``, ``"90m"``, ``"45s"``, ``"1.5h"`` or a plain number of seconds."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    text = str(text).strip().lower()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    match = _DURATION.fullmatch(text)
+    if not text or not match:
+        raise ValueError(f"{text!r} is not a duration (examples: 2h30m, 90m, 45s, 3600)")
+    hours, minutes, seconds = (float(g or 0) for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def format_duration(seconds):
+    """``2h30m``-style text for a number of seconds."""
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return "".join(f"{v}{unit}" for v, unit in ((hours, "h"), (minutes, "m"), (seconds, "s")) if v) or "0s"
