@@ -117,6 +117,9 @@ def test_int8_tflite_is_fully_integer_and_reports_its_drop(tmp_path, verify_set)
     predictor = LiteRTPredictor(data)
     assert predictor.input["dtype"] == np.uint8
     assert np.isfinite(report["psnr_drop"]) and report["exported"]["psnr"] > 10
+    # Android: the analyzer's GPU-delegate verdict is in the report (these ops are all GPU-supported).
+    assert report["gpu_delegate"]["compatible"] and report["gpu_delegate"]["warnings"] == []
+    assert "TensorFlow 2." in report["gpu_delegate"]["analyzer"]
 
 
 def test_int16x8_keeps_int8_weights_and_loses_less_than_int8(tmp_path, verify_set):
@@ -135,9 +138,14 @@ def test_fixed_and_dynamic_shapes_both_run(tmp_path, verify_set, rng):
     assert fixed["input_size"] == [40, 40] and fixed["passed"]
     predictor = LiteRTPredictor((tmp_path / "f.tflite").read_bytes())
     assert predictor.fixed == (40, 40)
+    # The report's tiling rule (context = receptive-field radius: head 1 + 2 blocks x 2 + tail 1 = 6)
+    # makes the tiled result equal whole-image inference.
+    rule = fixed["tiling"]
+    assert rule["context_lr_pixels"] == 6 and rule["tile_lr"] == [28, 28]
     image = random_image(rng, 70, 50)
-    tiled = Upscaler(predictor, scale, tile=40 - 32, overlap=16)(image)  # bigger than 40x40: tiles
-    assert tiled.shape == (140, 100, 3)
+    tiled = Upscaler(predictor, scale, tile=rule["tile_lr"][0], overlap=rule["context_lr_pixels"])(image)
+    whole = Upscaler(LiteRTPredictor(to_tflite(model)), scale)(image)
+    assert tiled.shape == (140, 100, 3) and np.abs(tiled.astype(int) - whole).max() <= 1
     dynamic = LiteRTPredictor(to_tflite(model))
     for shape in ((1, 9, 11, 3), (1, 23, 17, 3)):
         assert dynamic(np.zeros(shape, np.float32)).shape == (1, shape[1] * 2, shape[2] * 2, 3)

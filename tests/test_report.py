@@ -70,3 +70,24 @@ def test_page_renders_the_gain_region_in_chromium(tmp_path, rng):
                    capture_output=True, timeout=120, check=True)
     pixels = np.asarray(Image.open(shot).convert("L"), np.float64)
     assert pixels.std() > 20  # the images are on the page, not an empty layout
+
+
+def test_evaluate_and_upscale_write_their_pages(tmp_path, rng, capsys):
+    import keras
+
+    from tfsr import evaluate as evaluate_cli
+    from tfsr import upscale as upscale_cli
+    from tfsr.models import build
+    keras.utils.set_random_seed(0)
+    build("wdsr_b", 2, blocks=1, features=8).save(tmp_path / "m.keras")
+    evaluate_cli.main(["--model", str(tmp_path / "m.keras"), "--dataset", "sample", "--report",
+                       str(tmp_path / "eval.html")])
+    text = (tmp_path / "eval.html").read_text()
+    assert text.count('<section class="item"') == 2 and text.count("<img hidden") == 6  # bicubic, model, HR
+    assert "m.keras PSNR" in text and "gain over bicubic" in text
+    Image.fromarray(random_image(rng, 20, 24)).save(tmp_path / "a.png")
+    upscale_cli.main(["--model", str(tmp_path / "m.keras"), str(tmp_path / "a.png"), "--output",
+                      str(tmp_path / "sr"), "--compare", str(tmp_path / "compare.html")])
+    text = (tmp_path / "compare.html").read_text()
+    assert text.count('<section class="item"') == 1 and text.count("<img hidden") == 2  # no HR
+    assert "before/after page written" in capsys.readouterr().out

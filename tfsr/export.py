@@ -139,6 +139,45 @@ def tensor_types(tflite_bytes):
     return sorted({fb.type_to_name(t.type) for g in model.subgraphs for t in g.tensors})
 
 
+def context_pixels(model, probe=97):
+    """LR pixels of context an output pixel depends on (the receptive-field radius), measured.
+
+    One LR pixel of a random image is changed; the output pixels that move
+    lie within this many LR pixels of it. A tile run with at least this much
+    context on every side computes exactly what the whole image would.
+    """
+    x = np.random.default_rng(0).uniform(0, 255, (1, probe, probe, 3)).astype(np.float32)
+    centre = probe // 2
+    moved = x.copy()
+    moved[0, centre, centre] += 64.0
+    change = np.abs(np.asarray(model(moved)) - np.asarray(model(x))).max(axis=(0, 3))
+    scale = change.shape[0] // probe
+    rows, cols = np.nonzero(change > 0)
+    reach = max(np.abs(rows // scale - centre).max(), np.abs(cols // scale - centre).max())
+    if reach >= centre:
+        raise ValueError(f"{model.name}: receptive field wider than the {probe}-pixel probe")
+    return int(reach)
+
+
+def gpu_delegate_check(tflite_bytes):
+    """What TFLite's model analyzer says of the GPU delegate (``gpu_compatibility=True``).
+
+    Returns {"compatible", "warnings" (the analyzer's lines about
+    unsupported ops), "analyzer"}. The analyzer checks op support for the
+    GPU delegate of this TFLite version; it cannot promise runtime success
+    on a given phone.
+    """
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):  # the analyzer prints its report
+        tf.lite.experimental.Analyzer.analyze(model_content=tflite_bytes, gpu_compatibility=True)
+    text = captured.getvalue()
+    lines = text.splitlines()
+    return {"compatible": any("looks compatible with GPU delegate" in line for line in lines),
+            "warnings": [line.strip() for line in lines if "COMPATIBILITY WARNING" in line.upper()
+                         or "not supported" in line.lower()],
+            "analyzer": f"tf.lite.experimental.Analyzer, gpu_compatibility=True (TensorFlow {tf.__version__})"}
+
+
 def with_metadata(tflite_bytes, metadata):
     """Embed a JSON dict as the model's ``tfsr`` metadata entry."""
     from ai_edge_litert.tools import flatbuffer_utils as fb
@@ -246,8 +285,19 @@ def export_tflite(model, scale, path, quantize="float32", calibration=None, inpu
               "input": "uint8 RGB [0, 255]" if quantize == "int8" else "float32 RGB [0, 255]",
               "input_size": list(input_size) if input_size else "dynamic",
               "size_bytes": len(tflite), "ops": op_names(tflite), "tensor_types": tensor_types(tflite),
+              "gpu_delegate": gpu_delegate_check(tflite),
               "latency_ms_litert_2_threads": litert_latency(tflite, input_size or (128, 128)),
               "latency_input": list(input_size or (128, 128))}
+    if input_size:
+        context = context_pixels(model)
+        report["tiling"] = {
+            "context_lr_pixels": context,
+            "tile_lr": [input_size[0] - 2 * context, input_size[1] - 2 * context],
+            "rule": f"cut the LR image into tiles of at most {input_size[0] - 2 * context}x"
+                    f"{input_size[1] - 2 * context}, run each with {context} pixels of real image around it "
+                    f"(windows shifted inwards at the borders, edge-padded to {input_size[0]}x{input_size[1]} "
+                    f"when the image is smaller), keep the centre x{scale}: the result equals whole-image "
+                    f"inference"}
     report.update(compare(model, scale, tflite, verify_on, input_size))
     _check_and_report(report, path, quantize, max_psnr_drop)
     with atomic_output(path) as tmp:
