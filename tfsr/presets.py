@@ -1,4 +1,4 @@
-"""Shipped models by name (keras-hub style presets): ``pretrained("wdsr_b_x4")``.
+"""Shipped models by name (keras-hub style presets): ``tfsr.models.pretrained("wdsr_b_x4")``.
 
 The files live in the repository's ``saved_models/`` folder: a ``.keras``
 model and its verified TFLite exports (``<name>_float16.tflite``,
@@ -72,9 +72,3 @@ def preset_file(name, fmt="keras"):
     raise PresetError(f"{filename}: preset {name} is not on this machine (looked in {looked}); it ships in "
                       f"saved_models/ of the tfsr repository: clone it and `pip install -e .`, "
                       f"or copy the file into ~/.tfsr/models or $TFSR_MODELS")
-
-
-def pretrained(name):
-    """The shipped Keras model of preset ``name`` (e.g. ``"wdsr_b_x4"``), ready to use or fine-tune."""
-    from tfsr.inference import load_model
-    return load_model(preset_file(name, "keras"))

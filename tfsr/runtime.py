@@ -107,6 +107,19 @@ class LiteRTPredictor:
         return np.stack(outputs)
 
 
+def keras_predictor(model):
+    """A Keras model's ``predict`` (the slowest backend; TensorFlow is already loaded with the model)."""
+    return lambda x: model.predict(x, verbose=0)
+
+
+def function_predictor(model):
+    """A compiled ``tf.function`` of a Keras model (imports TensorFlow, which the model needs anyway)."""
+    import tensorflow as tf
+    fn = tf.function(model, input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)],
+                     jit_compile=False)
+    return lambda x: fn(tf.constant(x)).numpy()
+
+
 def _first_line(error):
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__

@@ -10,8 +10,7 @@ import time
 import numpy as np
 
 from tfsr.evaluation import evaluate
-from tfsr.inference import function_predictor
-from tfsr.runtime import LiteRTPredictor, Upscaler, upscale_tiled
+from tfsr.runtime import LiteRTPredictor, Upscaler, function_predictor, upscale_tiled
 
 _MARGIN = 16
 

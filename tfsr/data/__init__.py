@@ -12,7 +12,8 @@ _WHERE = {
     "images": ("DataError", "ImageError", "list_images", "read_image", "write_image"),
     "pipeline": ("multiscale_training_dataset", "training_dataset", "validation_dataset"),
     "sources": ("BENCHMARKS", "Pair", "PairedSet", "TfdsSource", "benchmark", "bicubic_upscale", "data_root",
-                "folder", "image_folder", "resolve", "sample"),
+                "folder", "image_folder", "sample"),
+    "catalog": ("resolve",),
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 

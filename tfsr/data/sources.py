@@ -202,25 +202,6 @@ def sample(scale, split="train"):
     return folder(path, scale, name=f"sample/{split}")
 
 
-def resolve(spec, scale, split="train", data_dir=None, degradation="bicubic", download=True):
-    """A `PairedSet` from a ``--dataset`` value.
-
-    ``sample``, ``div2k``, a benchmark name (``set5`` ...), or a folder path.
-    ``split`` selects train/valid for ``sample`` and ``div2k``.
-    """
-    key = str(spec).lower()
-    if key == "sample":
-        return sample(scale, split)
-    if key == "div2k":
-        from tfsr.data import div2k
-        return div2k.div2k(scale, split, degradation, data_dir, download=download)
-    if key in BENCHMARKS:
-        return benchmark(key, scale, data_dir)
-    if key.startswith("tfds:"):
-        return TfdsSource(str(spec)[5:], "validation" if split == "valid" else split, scale, data_dir)
-    return image_folder(spec, scale)
-
-
 def bicubic_upscale(lr, scale):
     """The bicubic baseline: MATLAB ``imresize(lr, scale)`` on uint8."""
     return imresize(np.asarray(lr, np.uint8), scale)
