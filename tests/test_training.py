@@ -183,7 +183,7 @@ def test_cli_reports_bad_dataset_in_one_line(tmp_path):
 
 
 def test_cosine_schedule_warms_up_and_ends_at_zero():
-    from tfsr.schedules import LearningRate
+    from tfsr.optimization import LearningRate
     schedule = LearningRate(1e-3, "cosine", total_steps=110, warmup_steps=10)
     assert float(schedule(0)) == pytest.approx(1e-4)  # warm-up: lr·(step+1)/10
     assert float(schedule(9)) == pytest.approx(1e-3)
@@ -195,7 +195,7 @@ def test_cosine_schedule_warms_up_and_ends_at_zero():
 
 
 def test_durations_parse():
-    from tfsr.schedules import format_duration, parse_duration
+    from tfsr.optimization import format_duration, parse_duration
     assert [parse_duration(t) for t in ("2h30m", "90m", "45s", "1.5h", "3600", 12)] == [9000, 5400, 45, 5400,
                                                                                       3600, 12]
     assert format_duration(9000) == "2h30m"
@@ -276,3 +276,19 @@ def test_a_damaged_checkpoint_is_a_one_line_error(tmp_path):
     assert len(lines) == 1 and lines[0].startswith(f"error: {weights}: damaged checkpoint")
     assert "git checkout" in lines[0]
     assert len(weights.read_bytes()) == 5000  # nothing overwritten
+
+
+def test_weight_average_warms_up():
+    """Early averages follow training instead of staying near the initial weights."""
+    from tfsr.optimization import AveragingAdam
+    w = keras.Variable(np.zeros(3, "float32"))
+    optimizer = AveragingAdam(0.1, ema_momentum=0.999)
+    optimizer.build([w])
+    expected = np.zeros(3)  # the average starts at the initial weights
+    for t in range(50):
+        optimizer.apply([np.ones(3, "float32")], [w])  # w moves by -0.1 per step
+        m = min(0.999, (1 + t) / (10 + t))
+        expected = m * expected + (1 - m) * w.numpy()
+        np.testing.assert_allclose(optimizer._model_variables_moving_average[0].numpy(), expected, rtol=1e-5)
+    average = optimizer._model_variables_moving_average[0].numpy()
+    assert average[0] < -3.0  # plain Keras EMA (0.999) would still be near 0: -0.1 * 50 * 0.05

@@ -40,7 +40,7 @@ from tfsr.layers import walk_layers
 from tfsr.metrics import PSNR, SSIM
 from tfsr.models import build, get_arch, select_scale
 from tfsr.models.complexity import count_params
-from tfsr.schedules import LearningRate, format_duration, parse_duration
+from tfsr.optimization import AveragingAdam, LearningRate, format_duration, parse_duration
 from tfsr.trainers import MultiScaleTrainer, Trainer
 
 MODEL_OPTIONS = ("blocks", "features", "expansion", "low_rank", "res_scale", "init", "conv_init")
@@ -184,11 +184,13 @@ def make_optimizer(config, schedule=None):
     """Adam (β1 0.9, β2 0.999, ε 1e-8) on ``schedule`` (default: `make_schedule`).
 
     ``config.ema`` keeps a moving average of the weights in the optimizer
-    (saved with its state in the checkpoint).
+    (`AveragingAdam`; saved with its state in the checkpoint).
     """
     schedule = schedule or make_schedule(config)
-    ema = dict(use_ema=True, ema_momentum=config.ema) if config.ema else {}
-    return keras.optimizers.Adam(schedule, beta_1=0.9, beta_2=0.999, epsilon=1e-8, **ema)
+    adam = dict(beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+    if config.ema:
+        return AveragingAdam(schedule, ema_momentum=config.ema, **adam)
+    return keras.optimizers.Adam(schedule, **adam)
 
 
 def make_loss(name):

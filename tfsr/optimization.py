@@ -1,9 +1,11 @@
-"""Learning-rate schedules and time budgets of a training run.
+"""The optimisation recipe: learning-rate schedules, Adam with a weight average, time budgets.
 
 ``step`` is the papers' schedule (halve every N steps); ``cosine`` decays
 to zero at the last step, the better use of a short budget. Both can
 start with a linear warm-up. The cosine's length is a variable, so that a
 run with a time budget can fit it once the speed is measured.
+`AveragingAdam` keeps the moving average of the weights that ``--ema``
+validates and saves.
 """
 import math
 import re
@@ -46,6 +48,29 @@ class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
     def get_config(self):
         return {"lr": self.lr, "schedule": self.schedule, "halve_every": self.halve_every,
                 "total_steps": int(self.total_steps.numpy()), "warmup_steps": self.warmup_steps}
+
+
+class AveragingAdam(keras.optimizers.Adam):
+    """Adam keeping an exponential moving average of the weights (``use_ema``), warmed up.
+
+    Keras' average starts at the initial weights and decays by a fixed
+    ``ema_momentum``: at 0.999 the random initialisation still weighs 0.999^500
+    = 61 % after 500 steps. Here the decay is min(momentum, (1 + t)/(10 + t))
+    at step t, as ``tf.train.ExponentialMovingAverage(num_updates=t)``, so the
+    average follows training from the start. The average lives in the
+    optimizer's variables and is saved and restored with its state.
+    """
+
+    def __init__(self, *args, ema_momentum=0.999, **kwargs):
+        super().__init__(*args, use_ema=True, ema_momentum=ema_momentum, **kwargs)
+
+    def _update_model_variables_moving_average(self, trainable_variables):
+        step = ops.cast(self.iterations, "float32")
+        momentum = ops.minimum(self.ema_momentum, (1.0 + step) / (10.0 + step))
+        for variable, average in zip(trainable_variables, self._model_variables_moving_average):
+            if average is not None:
+                m = ops.cast(momentum, variable.dtype)
+                average.assign(m * average + (1.0 - m) * variable)
 
 
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
