@@ -9,8 +9,8 @@ import sys
 from tqdm import tqdm
 
 LOG_INTERVAL = 30.0  # seconds between lines when the output is not a terminal
-_LOG_FORMAT = "{desc}{n_fmt}/{total_fmt} ({percentage:.0f}%) [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
-_LOG_FORMAT_UNKNOWN_TOTAL = "{desc}{n_fmt} [{elapsed}, {rate_fmt}{postfix}]"
+_LOG_FORMAT = "{n_fmt}/{total_fmt} ({percentage:.0f}%) [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
+_LOG_FORMAT_UNKNOWN_TOTAL = "{n_fmt} [{elapsed}, {rate_fmt}{postfix}]"
 
 
 class _Lines:
@@ -37,11 +37,13 @@ class LogProgress(tqdm):
         super().__init__(*args, **kwargs)
 
     def display(self, msg=None, pos=None):
-        if self.n == 0 and msg is None:  # nothing done yet: no line
+        if msg is None and self.n == getattr(self, "_printed", 0):  # nothing new since the last line
             return True
+        self._printed = self.n
         if self.total and "{total_fmt}" not in self.bar_format:
             self.bar_format = _LOG_FORMAT  # the total became known
-        self.fp.write((msg or self.__str__()).strip() + "\n")
+        line = (msg or self.__str__()).strip()
+        self.fp.write((f"{self.desc}: " if self.desc and msg is None else "") + line + "\n")
         self.fp.flush()
         return True
 

@@ -7,7 +7,9 @@
 int8 is full-integer post-training quantization (TFLITE_BUILTINS_INT8, uint8
 input and output in [0, 255]) calibrated on random LR patches of real images;
 int16x8 keeps int8 weights but int16 activations (float input and output), for
-nearly float quality at the int8 size (docs/int8.md).
+nearly float quality at the int8 size (docs/int8.md). --qat-steps N first
+fine-tunes the int8 graph (quantization-aware, tfsr.quantization) on the
+calibration images and converts with the trained ranges.
 Every export is scored against the Keras model it came from; the report is
 printed and saved as OUT.tflite.json, and nothing is written when the PSNR
 drop exceeds --max-psnr-drop.
@@ -34,6 +36,10 @@ def build_parser():
     p.add_argument("--verify-data", default="sample",
                    help="images to verify on: sample, set5/set14/... under --data-dir, or a folder")
     p.add_argument("--data-dir", help="root of the datasets")
+    p.add_argument("--qat-steps", type=int, default=0,
+                   help="int8: quantization-aware fine-tuning steps on the calibration images before converting "
+                        "(0: post-training quantization only)")
+    p.add_argument("--qat-lr", type=float, default=1e-4, help="learning rate of the fine-tuning")
     p.add_argument("--max-psnr-drop", type=float,
                    help="refuse the export above this PSNR loss in dB (default 0.1 for int8 and int16x8, 0.01 otherwise)")
     return p
@@ -52,8 +58,16 @@ def main(argv=None):
         source = resolve(args.calibration, scale, split="train", data_dir=args.data_dir)
         calibration = calibration_patches(source, args.num_calibration, args.calibration_size)
     verify_on = resolve(args.verify_data, scale, split="valid", data_dir=args.data_dir)
+    converted = None
+    if args.qat_steps:
+        if args.quantize != "int8":
+            raise cli.UserError("--qat-steps fine-tunes for --quantize int8")
+        from tfsr.quantization import qat_int8
+        images = [source.load(i)[0] for i in range(len(source))]
+        converted = qat_int8(model, calibration, images, args.qat_steps, args.qat_lr, args.input_size)
     cli.run_export(lambda: export_tflite(model, scale, args.output, args.quantize, calibration, args.input_size,
-                                         verify_on, args.max_psnr_drop, args.metadata), args.output)
+                                         verify_on, args.max_psnr_drop, args.metadata, converted=converted),
+                   args.output)
 
 
 if __name__ == "__main__":

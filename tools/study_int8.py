@@ -17,10 +17,11 @@ Every variant is scored with the LiteRT interpreter on the verification set
                float (not integer-only: for CPU/GPU delegates, not for int8-only NPUs)
   16x8         folded+, int16 activations and int8 weights (DEPTH_TO_SPACE has no
                16x8 kernel and stays float)
-  finetune     the export graph fine-tuned through int8 fake quantization (weights per
-               channel, activations at their calibrated min/max, straight-through
-               gradients) to match the float model's output, then folded+
-               (not in the default --variants: it trains)
+  qat          quantization-aware fine-tuning (tfsr.quantization): the export graph with
+               fake quantization where the int8 kernels quantize, weights and activation
+               ranges trained to match the float model, converted with the trained ranges
+  qat-calib    the same fine-tuned weights, ranges re-calibrated (min/max of 200 crops)
+               instead of the trained ones (qat and qat-calib train: not in the defaults)
 """
 import csv
 import io
@@ -32,7 +33,7 @@ import numpy as np
 
 from tfsr import cli
 
-VARIANTS = ("naive", "folded", "folded+", "clipped", "mixed", "16x8", "finetune")
+VARIANTS = ("naive", "folded", "folded+", "clipped", "mixed", "16x8", "qat", "qat-calib")
 
 
 def per_layer_errors(converter, patches):
@@ -84,68 +85,6 @@ def clip_ranges(calibrated, patches, percentile, samples_per_patch=8192, seed=0)
     return bytes(fb.convert_object_to_bytearray(model))
 
 
-def fake_quant_finetune(model, patches, images, steps, lr, batch=16, size=48, seed=0):
-    """The export graph of ``model`` fine-tuned to match its float output through int8 fake quantization."""
-    import keras
-    import tensorflow as tf
-
-    from tfsr.export import deployable
-    from tfsr.layers import Normalize
-
-    teacher, student = deployable(model), deployable(model)
-    quantized = [layer for layer in student.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Add,
-                                                                            Normalize))]
-    probe = keras.Model(student.inputs, [layer.output for layer in quantized])
-    outputs = [probe(p) for p in patches]
-    ranges = {layer.name: (min(0.0, min(float(tf.reduce_min(o[k])) for o in outputs)),
-                           max(0.0, max(float(tf.reduce_max(o[k])) for o in outputs)))
-              for k, layer in enumerate(quantized)}
-
-    class FakeQuant(keras.layers.Layer):
-        """``inner`` with int8 fake-quantized weights (per output channel) and output."""
-
-        def __init__(self, inner):
-            super().__init__(name=f"{inner.name}_fq")
-            self.inner = inner
-
-        def call(self, x):
-            if isinstance(self.inner, keras.layers.Conv2D):
-                limit = tf.reduce_max(tf.abs(self.inner.kernel), axis=[0, 1, 2])
-                kernel = tf.quantization.fake_quant_with_min_max_vars_per_channel(
-                    self.inner.kernel, -limit, limit, num_bits=8, narrow_range=True)
-                x = self.inner.activation(tf.nn.conv2d(x, kernel, 1, self.inner.padding.upper()) + self.inner.bias)
-            else:
-                x = self.inner(x)
-            low, high = ranges[self.inner.name]
-            return tf.quantization.fake_quant_with_min_max_args(x, low, high, num_bits=8)
-
-    qat = keras.models.clone_model(student, clone_function=lambda l: FakeQuant(l) if l.name in ranges else l)
-    optimizer = keras.optimizers.Adam(lr)
-    images = [im for im in images if min(im.shape[:2]) >= size]
-    rng = np.random.default_rng(seed)
-
-    def crops():
-        out = []
-        for i in rng.integers(0, len(images), batch):
-            y, x = rng.integers(0, images[i].shape[0] - size + 1), rng.integers(0, images[i].shape[1] - size + 1)
-            out.append(images[i][y:y + size, x:x + size])
-        return np.stack(out).astype(np.float32)
-
-    @tf.function
-    def step(x):
-        target = teacher(x)
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.abs(qat(x) - target))
-        optimizer.apply_gradients(zip(tape.gradient(loss, qat.trainable_weights), qat.trainable_weights))
-        return loss
-
-    for i in range(steps):
-        loss = step(crops())
-        if i % 50 == 0 or i == steps - 1:
-            print(f"  fake-quant step {i + 1}/{steps}: L1 to float {float(loss):.3f}", flush=True)
-    return student  # FakeQuant wraps the student's own layers, so training `qat` trained them
-
-
 def main():
     p = cli.parser(__doc__.splitlines()[0], "python tools/study_int8.py")
     p.add_argument("model", help="a single-scale tfsr .keras model")
@@ -155,9 +94,9 @@ def main():
     p.add_argument("--percentiles", type=float, nargs="*", default=[99.99, 99.9],
                    help="p values for the clipped variants")
     p.add_argument("--mixed", type=int, nargs="*", default=[1, 3], help="k values for the mixed variants")
-    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS[:-1]), help="what to run")
-    p.add_argument("--finetune-steps", type=int, default=300, help="fake-quant fine-tuning steps (batch 16)")
-    p.add_argument("--finetune-lr", type=float, default=1e-4, help="fake-quant fine-tuning learning rate")
+    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS[:-2]), help="what to run")
+    p.add_argument("--qat-steps", type=int, default=500, help="quantization-aware fine-tuning steps (batch 16)")
+    p.add_argument("--qat-lr", type=float, default=1e-4, help="quantization-aware fine-tuning learning rate")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args()
 
@@ -165,7 +104,7 @@ def main():
     from tensorflow.lite.python.convert import mlir_quantize
 
     from tfsr.data import resolve
-    from tfsr.export import deployable, quiet_stdout, tflite_converter, to_tflite
+    from tfsr.export import deployable, quiet_conversion, tflite_converter, to_tflite
     from tfsr.inference import LiteRTPredictor, for_scale, load_model
     from tfsr.layers import fold_weight_norm
     from tfsr.verify import calibration_patches, compare_predictor
@@ -185,7 +124,7 @@ def main():
         return result
 
     def convert(conv):
-        with quiet_stdout():
+        with quiet_conversion():
             return conv.convert()
 
     rows = []
@@ -214,7 +153,7 @@ def main():
         score(f"clipped-{percentile:g}", mlir_quantize(clipped, input_data_type=tf.uint8, output_data_type=tf.uint8))
     errors = []
     if "mixed" in args.variants:
-        with quiet_stdout():
+        with quiet_conversion():
             errors = per_layer_errors(float_io_int8(), few)
         print("worst tensors (RMSE / scale):", ", ".join(f"{n.split(';')[0]} {e:.2f}" for n, e in errors[:5]))
         for k in args.mixed:
@@ -222,16 +161,27 @@ def main():
             debugger = tf.lite.experimental.QuantizationDebugger(
                 converter=float_io_int8(),
                 debug_dataset=lambda: ([q] for q in few), debug_options=options)
-            with quiet_stdout():
+            with quiet_conversion():
                 mixed = debugger.get_nondebug_quantized_model()
             score(f"mixed-{k} (float for worst {k})", mixed)
     if "16x8" in args.variants:
         score("16x8 (int16 activations)", to_tflite(model, "int16x8", calibration=many))
-    if "finetune" in args.variants:
+    if {"qat", "qat-calib"} & set(args.variants):
+        import time
+
+        from tfsr.quantization import fine_tune, quantized_graph, to_int8
         images = [source.load(i)[0] for i in range(len(source))]
-        tuned = fake_quant_finetune(model, many, images, args.finetune_steps, args.finetune_lr)
-        score(f"finetune ({args.finetune_steps} steps, lr {args.finetune_lr:g})",
-              to_tflite(tuned, "int8", calibration=many))
+        graph, quantized = quantized_graph(model, many)
+        started = time.perf_counter()
+        losses = fine_tune(model, quantized, images, args.qat_steps, args.qat_lr)
+        minutes = (time.perf_counter() - started) / 60
+        print(f"fine-tuning: {args.qat_steps} steps in {minutes:.1f} min, L1 to float {losses[0]:.3f} -> "
+              f"{np.mean(losses[-20:]):.3f}")
+        if "qat" in args.variants:
+            score(f"qat ({args.qat_steps} steps, lr {args.qat_lr:g}, trained ranges)", to_int8(quantized))
+        if "qat-calib" in args.variants:
+            score(f"qat-calib ({args.qat_steps} steps, calibrated ranges)",
+                  convert(tflite_converter(graph, "int8", calibration=many)))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"model": args.model, "scale": scale, "verify": verify_on.name,

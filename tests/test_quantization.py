@@ -1,0 +1,49 @@
+"""Quantization-aware fine-tuning: the int8 file computes what training simulated."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from test_export import TOOLS, trained_tiny
+
+from tfsr.data import resolve
+from tfsr.export import op_names, tensor_types
+from tfsr.quantization import fine_tune, quantized_graph, to_int8
+from tfsr.runtime import LiteRTPredictor
+from tfsr.verify import calibration_patches
+
+
+@pytest.mark.parametrize("arch", ["wdsr_b", "edsr_baseline"])
+def test_int8_file_computes_what_the_fake_quantized_graph_simulates(arch, rng):
+    model, scale = trained_tiny(arch, 2)
+    source = resolve("sample", 2)
+    _, quantized = quantized_graph(model, calibration_patches(source, count=8, size=32))
+    data = to_int8(quantized)
+    assert "FLOAT32" not in tensor_types(data)  # full integer, uint8 in and out
+    assert set(op_names(data)) <= {"CONV_2D", "ADD", "DEPTH_TO_SPACE", "QUANTIZE"}
+    lr = np.stack([source.load(i)[0][:30, :30] for i in range(2)]).astype(np.float32)
+    simulated = np.asarray(quantized(lr))
+    exported = LiteRTPredictor(data)(lr)
+    assert np.abs(simulated - exported).max() <= 2 and np.abs(simulated - exported).mean() < 0.1
+
+
+def test_fine_tuning_brings_the_int8_graph_closer_to_float():
+    model, _ = trained_tiny("wdsr_b", 2)
+    source = resolve("sample", 2)
+    _, quantized = quantized_graph(model, calibration_patches(source, count=8, size=32))
+    images = [source.load(i)[0] for i in range(len(source))]
+    losses = fine_tune(model, quantized, images, steps=60, lr=1e-3, batch=8, size=24, progress=False)
+    assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
+
+
+def test_export_tool_fine_tunes_and_verifies_int8(tmp_path):
+    model, _ = trained_tiny("wdsr_b", 2)
+    model.save(tmp_path / "m.keras")
+    out = subprocess.run([sys.executable, str(TOOLS / "export_tflite.py"), str(tmp_path / "m.keras"),
+                          str(tmp_path / "q.tflite"), "--quantize", "int8", "--qat-steps", "20", "--num-calibration",
+                          "8", "--max-psnr-drop", "5"], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    report = json.loads((tmp_path / "q.tflite.json").read_text())
+    assert report["passed"] and "FLOAT32" not in report["tensor_types"]
+    assert report["exported"]["psnr"] > report["keras"]["psnr"] - 5

@@ -1,0 +1,170 @@
+"""Quantization-aware fine-tuning for full-integer int8, in Keras 3.
+
+(tensorflow-model-optimization needs the legacy tf_keras, so this is
+tfsr's own.) `quantized_graph` is the export graph (`tfsr.export.deployable`)
+with int8 fake quantization exactly where TFLite's int8 kernels quantize:
+the uint8 input, every convolution's output (after its bias and ReLU; the
+mean subtraction is a 1x1 convolution there), every addition, and the
+clipped output; weights per
+output channel, symmetric, narrow range. Activation ranges start at
+calibrated min/max and are learned with the weights (TensorFlow's
+``FakeQuantWithMinMaxVars`` passes straight-through gradients to its input
+and gradients to its range). `fine_tune` trains it to reproduce the float
+model; `to_int8` converts it with the trained ranges read from the graph,
+so the file computes what training simulated.
+"""
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfsr.export import deployable, quiet_conversion, with_fixed_batch
+from tfsr.progress import progress_bar
+
+
+class FakeQuant(keras.layers.Layer):
+    """int8 fake quantization over a learned range [low, high]."""
+
+    def __init__(self, low, high, **kwargs):
+        super().__init__(**kwargs)
+        self.low = self.add_weight(shape=(), initializer=keras.initializers.Constant(low), name="low")
+        self.high = self.add_weight(shape=(), initializer=keras.initializers.Constant(high), name="high")
+
+    def call(self, x):
+        return tf.quantization.fake_quant_with_min_max_vars(x, self.low, self.high, num_bits=8)
+
+
+class Quantized(keras.layers.Layer):
+    """A layer of the export graph as the int8 kernel computes it: weights and output fake-quantized.
+
+    Wraps (and trains) the original layer's own variables.
+    """
+
+    def __init__(self, inner, low, high, **kwargs):
+        super().__init__(name=f"{inner.name}_int8", **kwargs)
+        self.inner = inner
+        self.output_quant = FakeQuant(low, high, name=f"{inner.name}_range")
+
+    def call(self, x):
+        inner = self.inner
+        if isinstance(inner, keras.layers.Conv2D):
+            limit = tf.reduce_max(tf.abs(inner.kernel), axis=[0, 1, 2])
+            kernel = tf.quantization.fake_quant_with_min_max_vars_per_channel(
+                inner.kernel, -limit, limit, num_bits=8, narrow_range=True)
+            x = tf.nn.conv2d(x, kernel, 1, inner.padding.upper()) + inner.bias
+            x = inner.activation(x) if inner.activation is not None else x
+        else:
+            x = inner(x)
+        return self.output_quant(x)
+
+
+def _quantized_layers(graph):
+    """The layers of an export graph whose outputs the int8 file quantizes."""
+    kinds = (keras.layers.Conv2D, keras.layers.Add)
+    return [layer for layer in graph.layers if isinstance(layer, kinds)]
+
+
+def _output_clip(graph):
+    """(the final [0, 255] clip, the layer feeding it)."""
+    clip = graph.layers[-1]
+    if not isinstance(clip, keras.layers.ReLU):
+        raise TypeError(f"{graph.name}: not an export graph (it does not end in a [0, 255] clip)")
+    producers = {id(layer.output): layer for layer in graph.layers}
+    return clip, producers[id(clip.input)]
+
+
+def calibrated_ranges(graph, patches):
+    """{layer name: (min, max)} of each quantized output over ``patches`` (ranges include 0)."""
+    layers = _quantized_layers(graph)
+    probe = keras.Model(graph.input, [layer.output for layer in layers])
+    low = {layer.name: 0.0 for layer in layers}
+    high = dict(low)
+    for patch in patches:
+        for layer, value in zip(layers, probe(patch)):
+            value = np.asarray(value)
+            low[layer.name] = min(low[layer.name], float(value.min()))
+            high[layer.name] = max(high[layer.name], float(value.max()))
+    return {name: (low[name], high[name]) for name in low}
+
+
+def quantized_graph(model, patches):
+    """(float export graph, its fake-quantized twin sharing the same weights) of a Keras SR model.
+
+    The output clip becomes the last layer's fixed [0, 255] range: an 8-bit
+    range of 0-255 clips and rounds to whole grey levels, which is what the
+    uint8 output does.
+    """
+    graph = deployable(model)
+    ranges = calibrated_ranges(graph, patches)
+    clip, last = _output_clip(graph)
+    ranges[last.name] = (0.0, 255.0)
+
+    def twin_layer(layer):
+        if layer is clip:
+            return keras.layers.Identity(name=layer.name)
+        if layer.name not in ranges:
+            return layer
+        quantized = Quantized(layer, *ranges[layer.name])
+        quantized.output_quant.trainable = layer is not last
+        return quantized
+
+    twin = keras.models.clone_model(graph, clone_function=twin_layer)
+    inputs = keras.Input((None, None, 3), name="lr")
+    quantized = keras.Model(inputs, twin(FakeQuant(0.0, 255.0, trainable=False, name="input_range")(inputs)),
+                            name=f"{graph.name}_int8")
+    return graph, quantized
+
+
+def fine_tune(model, quantized, images, steps, lr=1e-4, batch=16, size=48, seed=0, progress=True):
+    """Train ``quantized`` to reproduce ``model``'s output (L1) on random LR crops of ``images``.
+
+    Returns the per-step losses. The crops are whole-pixel uint8 values, as the
+    int8 file sees them.
+    """
+    teacher = deployable(model)
+    images = [np.asarray(im) for im in images if min(im.shape[:2]) >= size]
+    rng = np.random.default_rng(seed)
+    schedule = keras.optimizers.schedules.CosineDecay(lr, steps)
+    optimizer = keras.optimizers.Adam(schedule)
+    variables = quantized.trainable_variables
+
+    @tf.function(jit_compile=False)
+    def step(x):
+        target = teacher(x)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.abs(quantized(x) - target))
+        optimizer.apply(tape.gradient(loss, variables), variables)
+        return loss
+
+    losses = []
+    with progress_bar(total=steps, unit="step", desc="int8 fine-tuning", disable=not progress) as bar:
+        for _ in range(steps):
+            crops = []
+            for i in rng.integers(0, len(images), batch):
+                image = images[i]
+                y = rng.integers(0, image.shape[0] - size + 1)
+                x = rng.integers(0, image.shape[1] - size + 1)
+                crops.append(image[y:y + size, x:x + size])
+            losses.append(float(step(np.stack(crops).astype(np.float32))))
+            bar.update(1)
+            bar.set_postfix(l1_to_float=f"{losses[-1]:.3f}", refresh=False)
+    return losses
+
+
+def to_int8(quantized, input_size=None):
+    """The full-integer TFLite file of a fake-quantized graph (uint8 in and out), using its ranges."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(with_fixed_batch(quantized, input_size))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.uint8
+    with quiet_conversion():
+        return converter.convert()
+
+
+def qat_int8(model, patches, images, steps, lr=1e-4, input_size=None, progress=True):
+    """Full-integer int8 TFLite bytes of ``model`` after ``steps`` of quantization-aware fine-tuning.
+
+    ``patches`` calibrate the starting ranges; ``images`` (LR, uint8) feed the fine-tuning.
+    """
+    _, quantized = quantized_graph(model, patches)
+    fine_tune(model, quantized, images, steps, lr, progress=progress)
+    return to_int8(quantized, input_size)
