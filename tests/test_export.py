@@ -129,7 +129,8 @@ def test_int16x8_keeps_int8_weights_and_loses_less_than_int8(tmp_path, verify_se
                          max_psnr_drop=float("inf"))
     int16x8 = export_tflite(model, scale, tmp_path / "w.tflite", "int16x8", patches, verify_on=verify_set)
     assert {"INT8", "INT16"} <= set(int16x8["tensor_types"])
-    assert int16x8["passed"] and int16x8["psnr_drop"] < int8["psnr_drop"]
+    # Ranked by distance to the float output: the PSNR drop against HR can be negative by luck on a tiny model.
+    assert int16x8["passed"] and int16x8["psnr_to_keras"] > int8["psnr_to_keras"] + 3
 
 
 def test_fixed_and_dynamic_shapes_both_run(tmp_path, verify_set, rng):

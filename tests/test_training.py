@@ -292,3 +292,19 @@ def test_weight_average_warms_up():
         np.testing.assert_allclose(optimizer._model_variables_moving_average[0].numpy(), expected, rtol=1e-5)
     average = optimizer._model_variables_moving_average[0].numpy()
     assert average[0] < -3.0  # plain Keras EMA (0.999) would still be near 0: -0.1 * 50 * 0.05
+
+
+def test_init_from_a_run_folder_takes_its_checkpoint(tmp_path):
+    train(tiny_config(tmp_path, arch="wdsr_b", scale=2, steps=10, eval_every=10, checkpoint_every=10),
+          log=lambda *_: None)
+    from tfsr.training import checkpoint_model
+    x2 = checkpoint_model(tmp_path / "run")
+    last = load_model(tmp_path / "run" / "last.keras")  # no --ema: the checkpoint's raw weights
+    for a, b in zip(x2.get_weights(), last.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    x4 = build("wdsr_b", 4, blocks=2, features=16)
+    copied, skipped = copy_matching_layers(tmp_path / "run", x4)
+    assert set(skipped) == {"tail", "skip"} and "body_block1_reduce" in copied
+    for name in copied:
+        for a, b in zip(x2.get_layer(name).get_weights(), x4.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(a, b)

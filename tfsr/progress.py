@@ -30,6 +30,8 @@ class _Lines:
 class LogProgress(tqdm):
     """tqdm writing one newline-terminated line per ``mininterval`` seconds."""
 
+    monitor_interval = 0  # tqdm's monitor thread would force a line every 10 s (its maxinterval)
+
     def __init__(self, *args, **kwargs):
         kwargs["file"] = _Lines(kwargs.get("file") or sys.stderr)
         kwargs.setdefault("mininterval", LOG_INTERVAL)

@@ -78,7 +78,8 @@ def build_parser():
                    help="continue the run in --output from its last checkpoint (same step, LR, optimizer), "
                         "wherever the folder is now")
     p.add_argument("--init-from", metavar="MODEL",
-                   help="start from a trained .keras model: copy every layer whose name and shape match")
+                   help="start from a trained model (.keras, SavedModel, preset, or a run folder's checkpoint): "
+                        "copy every layer whose name and shape match")
     p.add_argument("--eval-every", type=int, default=1000, help="validate every N steps")
     p.add_argument("--checkpoint-every", type=int, default=1000, help="save a checkpoint every N steps")
     p.add_argument("--mixed-precision", action="store_true",

@@ -228,12 +228,30 @@ def _preview_crops(source, scale, count=3, size=32):
     return crops
 
 
-def copy_matching_layers(source_path, net):
-    """``--init-from``: copy every layer whose name and weight shapes match (a model file or a preset).
+def checkpoint_model(output):
+    """The network of a run folder at its checkpoint, with its latest (raw) weights."""
+    config = load_run_config(output).resolved()
+    arch = get_arch(config.arch)
+    net = build(config.arch, None if arch.multiscale else config.scale, **config.model_overrides())
+    trainer = MultiScaleTrainer(net) if arch.multiscale else Trainer(net)
+    trainer.compile(make_optimizer(config), make_loss(config.loss))
+    trainer.optimizer.build(trainer.trainable_variables)
+    try:
+        cb.Checkpoint.restore(output, trainer)
+    except cb.CheckpointError as e:
+        raise ConfigError(str(e)) from None
+    return net
 
+
+def copy_matching_layers(source_path, net):
+    """``--init-from``: copy every layer whose name and weight shapes match.
+
+    The source is a model file, a preset, or a run folder (its checkpoint's
+    raw weights: a run still in progress can seed another).
     Returns (copied names, {skipped name: reason}).
     """
-    source = load_model(source_path)
+    is_run = Path(source_path).is_dir() and (Path(source_path) / "checkpoint.json").is_file()
+    source = checkpoint_model(source_path) if is_run else load_model(source_path)
     by_name = {layer.name: layer for layer in walk_layers(source)}
     copied, skipped = [], {}
     for layer in walk_layers(net):

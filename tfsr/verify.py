@@ -55,10 +55,15 @@ def compare(keras_model, scale, tflite_bytes, source, input_size=None):
 
 
 def compare_predictor(keras_model, scale, predict, source, tile=None):
-    """PSNR/SSIM of ``predict`` and of the Keras model on ``source``, and their largest pixel difference."""
+    """PSNR/SSIM of ``predict`` and of the Keras model on ``source``, and how far apart their outputs are.
+
+    ``psnr_to_keras`` (mean over images, RGB) measures the export's own error
+    against the Keras output: unlike ``psnr_drop`` it cannot come out negative
+    by luck, so it is the figure to rank quantization schemes by.
+    """
     exported = Upscaler(predict, scale, tile, _MARGIN)
     reference = function_predictor(keras_model)
-    keras_outputs, differences = [], []
+    keras_outputs, differences, fidelity = [], [], []
 
     def keras_upscale(lr):
         keras_outputs.append(upscale_tiled(lr, reference, scale))
@@ -66,7 +71,9 @@ def compare_predictor(keras_model, scale, predict, source, tile=None):
 
     def exported_upscale(lr):
         sr = exported(lr)
-        differences.append(int(np.abs(sr.astype(int) - keras_outputs[len(differences)].astype(int)).max()))
+        error = sr.astype(np.float64) - keras_outputs[len(differences)]
+        differences.append(int(np.abs(error).max()))
+        fidelity.append(10 * np.log10(255.0 ** 2 / max(np.mean(error ** 2), 1e-10)))
         return sr
 
     keras_report = evaluate(source, keras_upscale, progress=False)
@@ -77,4 +84,5 @@ def compare_predictor(keras_model, scale, predict, source, tile=None):
         "exported": {"psnr": exported_report.psnr, "ssim": exported_report.ssim},
         "psnr_drop": keras_report.psnr - exported_report.psnr,
         "max_pixel_difference": max(differences),
+        "psnr_to_keras": float(np.mean(fidelity)),
     }

@@ -133,8 +133,10 @@ def main():
         report = compare_predictor(model, scale, LiteRTPredictor(tflite), verify_on)
         row = {"variant": name, "size_bytes": len(tflite), "float_psnr": report["keras"]["psnr"],
                "psnr": report["exported"]["psnr"], "drop_db": report["psnr_drop"],
-               "ssim": report["exported"]["ssim"], "max_pixel_difference": report["max_pixel_difference"]}
-        print(f"{name:<28} {row['psnr']:7.3f} dB  (float {row['float_psnr']:.3f}, drop {row['drop_db']:+.3f})  "
+               "ssim": report["exported"]["ssim"], "max_pixel_difference": report["max_pixel_difference"],
+               "psnr_to_keras": report["psnr_to_keras"]}
+        print(f"{name:<28} {row['psnr']:7.3f} dB  (float {row['float_psnr']:.3f}, drop {row['drop_db']:+.3f}, "
+              f"{row['psnr_to_keras']:.1f} dB to float)  "
               f"{len(tflite) / 1e6:.2f} MB", flush=True)
         rows.append(row)
 
