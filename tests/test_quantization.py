@@ -16,7 +16,7 @@ from tfsr.verify import calibration_patches
 
 @pytest.mark.parametrize("arch", ["wdsr_b", "edsr_baseline"])
 def test_int8_file_computes_what_the_fake_quantized_graph_simulates(arch, rng):
-    model, scale = trained_tiny(arch, 2)
+    model, _ = trained_tiny(arch, 2)
     source = resolve("sample", 2)
     _, quantized = quantized_graph(model, calibration_patches(source, count=8, size=32))
     data = to_int8(quantized)

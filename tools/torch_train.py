@@ -24,13 +24,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).parent))
 import torch_reference
 
 import tfsr  # noqa: F401  (registers the layers)
-from tfsr import cli
+from tfsr import cli, progress
 
 
 def reference_batches(source, batch_size, patch_size, seed):
@@ -203,7 +202,7 @@ def main():
         writer = csv.DictWriter(f, ["step", "loss", "val_psnr", "val_ssim", "time"])
         writer.writeheader()
         t0, losses = time.time(), []
-        for step in tqdm(range(1, args.steps + 1), unit="step", mininterval=10):
+        for step in progress.progress_bar(range(1, args.steps + 1), unit="step", mininterval=10):
             losses.append(torch_step(module, optimizer, *next(batches)))
             if step % args.eval_every == 0 or step == args.steps:
                 module.eval()
@@ -212,7 +211,7 @@ def main():
                                  "val_ssim": report.ssim, "time": time.time() - t0})
                 f.flush()
                 losses = []
-                tqdm.write(f"step {step}: {val.name} x{args.scale} {report.psnr:.3f} dB / {report.ssim:.4f}")
+                progress.write(f"step {step}: {val.name} x{args.scale} {report.psnr:.3f} dB / {report.ssim:.4f}")
     print(f"done: {args.steps} steps in {time.time() - t0:.0f} s; metrics in {output / 'metrics.csv'}")
 
 
