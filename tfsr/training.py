@@ -243,6 +243,10 @@ def checkpoint_model(output):
     return net
 
 
+def _shapes(shapes):
+    return ", ".join("×".join(map(str, shape)) for shape in shapes)
+
+
 def copy_matching_layers(source_path, net):
     """``--init-from``: copy every layer whose name and weight shapes match.
 
@@ -261,9 +265,9 @@ def copy_matching_layers(source_path, net):
         if other is None:
             skipped[layer.name] = "not in the source model"
             continue
-        mine, theirs = [w.shape for w in layer.weights], [w.shape for w in other.weights]
+        mine, theirs = [tuple(w.shape) for w in layer.weights], [tuple(w.shape) for w in other.weights]
         if mine != theirs:
-            skipped[layer.name] = f"shapes differ ({theirs} in the source, {mine} here)"
+            skipped[layer.name] = f"shapes differ ({_shapes(theirs)} in the source, {_shapes(mine)} here)"
             continue
         layer.set_weights(other.get_weights())
         copied.append(layer.name)
