@@ -253,3 +253,8 @@ def test_progress_in_a_log_file_is_plain_lines(tmp_path):
     text = log.getvalue()
     assert "\r" not in text and text.endswith("1000/1000 (100%) [00:00<00:00, " + text.split(", ")[-1])
     assert len(text) < 100_000
+    log = io.StringIO()
+    with progress_bar(total=1, unit="tile", file=log, mininterval=0) as bar:
+        bar.set_description("camera.png", refresh=False)  # as tfsr.upscale names the image in progress
+        bar.update(1)
+    assert log.getvalue().startswith("camera.png: 1/1 (100%)")

@@ -45,7 +45,8 @@ class LogProgress(tqdm):
         if self.total and "{total_fmt}" not in self.bar_format:
             self.bar_format = _LOG_FORMAT  # the total became known
         line = (msg or self.__str__()).strip()
-        self.fp.write((f"{self.desc}: " if self.desc and msg is None else "") + line + "\n")
+        desc = self.desc.removesuffix(": ")  # tqdm's set_description() adds one
+        self.fp.write((f"{desc}: " if desc and msg is None else "") + line + "\n")
         self.fp.flush()
         return True
 
