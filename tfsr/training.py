@@ -228,18 +228,28 @@ def _preview_crops(source, scale, count=3, size=32):
     return crops
 
 
-def checkpoint_model(output):
-    """The network of a run folder at its checkpoint, with its latest (raw) weights."""
-    config = load_run_config(output).resolved()
+def compiled_trainer(config, schedule=None, jit_compile=False):
+    """The network of ``config`` and its compiled trainer, optimizer built (ready for a checkpoint)."""
     arch = get_arch(config.arch)
     net = build(config.arch, None if arch.multiscale else config.scale, **config.model_overrides())
     trainer = MultiScaleTrainer(net) if arch.multiscale else Trainer(net)
-    trainer.compile(make_optimizer(config), make_loss(config.loss))
+    trainer.compile(make_optimizer(config, schedule), make_loss(config.loss), jit_compile=jit_compile)
     trainer.optimizer.build(trainer.trainable_variables)
+    return net, trainer
+
+
+def restore_checkpoint(output, trainer):
+    """`Checkpoint.restore`, a damaged or missing checkpoint as a one-line `ConfigError`."""
     try:
         cb.Checkpoint.restore(output, trainer)
     except cb.CheckpointError as e:
         raise ConfigError(str(e)) from None
+
+
+def checkpoint_model(output):
+    """The network of a run folder at its checkpoint, with its latest (raw) weights."""
+    net, trainer = compiled_trainer(load_run_config(output).resolved())
+    restore_checkpoint(output, trainer)
     return net
 
 
@@ -388,22 +398,16 @@ def _train(config, resume, log, extra_callbacks, started):
     val_source, val_data = validation_data(config)
 
     with strategy.scope():
-        net = build(config.arch, None if arch.multiscale else config.scale, **config.model_overrides())
-        trainer = MultiScaleTrainer(net) if arch.multiscale else Trainer(net)
         jit = config.jit_compile and config.strategy == "default"  # XLA is not used with tf.distribute
         schedule = make_schedule(config)
-        trainer.compile(make_optimizer(config, schedule), make_loss(config.loss), jit_compile=jit)
-        trainer.optimizer.build(trainer.trainable_variables)
+        net, trainer = compiled_trainer(config, schedule, jit)
     evaluator = make_evaluator(select_scale(net, config.scale) if arch.multiscale else net, config)
 
     planned = config.steps or _UNFITTED
     checkpoint = cb.Checkpoint(output, config.checkpoint_every, planned, trainer)
     init_report = None
     if resume:
-        try:
-            cb.Checkpoint.restore(shared_output, trainer)
-        except cb.CheckpointError as e:
-            raise ConfigError(str(e)) from None
+        restore_checkpoint(shared_output, trainer)
     elif config.init_from:
         init_report = copy_matching_layers(config.init_from, net)
 
