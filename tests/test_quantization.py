@@ -9,8 +9,9 @@ from test_export import TOOLS, trained_tiny
 
 from tfsr.data import resolve
 from tfsr.export import op_names, tensor_types
-from tfsr.quantization import fine_tune, quantized_graph, to_int8
+from tfsr.quantization import fine_tune, quantization_budget, quantized_graph, tensor_groups, to_int8
 from tfsr.runtime import LiteRTPredictor
+from tfsr.verify import compare_predictor
 from tfsr.verify import calibration_patches
 
 
@@ -47,3 +48,22 @@ def test_export_tool_fine_tunes_and_verifies_int8(tmp_path):
     report = json.loads((tmp_path / "q.tflite.json").read_text())
     assert report["passed"] and "FLOAT32" not in report["tensor_types"]
     assert report["exported"]["psnr"] > report["keras"]["psnr"] - 5
+
+
+def test_quantization_budget_prices_each_part_and_the_whole_matches_the_int8_file():
+    model, scale = trained_tiny("wdsr_b", 2)
+    source = resolve("sample", 2)
+    valid = resolve("sample", 2, split="valid")
+    patches = calibration_patches(source, count=8, size=32)
+    graph, quantized = quantized_graph(model, patches)
+    groups = tensor_groups(graph)
+    assert set(groups) == {"normalize", "head", "body_block*_expand", "body_block*_low_rank", "body_block*_reduce",
+                           "body_block*_add", "tail", "skip", "add_skip"}
+    assert groups["body_block*_add"] == [f"body_block{i}_add" for i in range(2)]
+    rows = {row["part"]: row for row in quantization_budget(model, patches, valid)}
+    assert len(rows) == 4 + len(groups)
+    converted = compare_predictor(model, scale, LiteRTPredictor(to_int8(quantized)), valid)
+    assert abs(rows["everything"]["drop"] - converted["psnr_drop"]) < 0.02
+    # The output's [0, 255] range rounds to whole grey levels, as scoring does anyway: it costs nothing.
+    assert abs(rows["outputs of add_skip"]["drop"]) < 1e-9
+    assert rows["weights"]["psnr"] != rows["float"]["psnr"]

@@ -13,12 +13,16 @@ and gradients to its range). `fine_tune` trains it to reproduce the float
 model; `to_int8` converts it with the trained ranges read from the graph,
 so the file computes what training simulated.
 """
+import re
+
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfsr.evaluation import evaluate
 from tfsr.export import deployable, quiet_conversion, with_fixed_batch
 from tfsr.progress import progress_bar
+from tfsr.runtime import function_predictor
 
 
 class FakeQuant(keras.layers.Layer):
@@ -36,17 +40,20 @@ class FakeQuant(keras.layers.Layer):
 class Quantized(keras.layers.Layer):
     """A layer of the export graph as the int8 kernel computes it: weights and output fake-quantized.
 
-    Wraps (and trains) the original layer's own variables.
+    Wraps (and trains) the original layer's own variables. ``output_range``
+    None leaves the output in float and ``kernel`` False the weights, which
+    `quantization_budget` uses to price each part alone.
     """
 
-    def __init__(self, inner, low, high, **kwargs):
+    def __init__(self, inner, output_range=None, kernel=True, **kwargs):
         super().__init__(name=f"{inner.name}_int8", **kwargs)
         self.inner = inner
-        self.output_quant = FakeQuant(low, high, name=f"{inner.name}_range")
+        self.quantize_kernel = kernel and isinstance(inner, keras.layers.Conv2D)
+        self.output_quant = None if output_range is None else FakeQuant(*output_range, name=f"{inner.name}_range")
 
     def call(self, x):
         inner = self.inner
-        if isinstance(inner, keras.layers.Conv2D):
+        if self.quantize_kernel:
             limit = tf.reduce_max(tf.abs(inner.kernel), axis=[0, 1, 2])
             kernel = tf.quantization.fake_quant_with_min_max_vars_per_channel(
                 inner.kernel, -limit, limit, num_bits=8, narrow_range=True)
@@ -54,7 +61,7 @@ class Quantized(keras.layers.Layer):
             x = inner.activation(x) if inner.activation is not None else x
         else:
             x = inner(x)
-        return self.output_quant(x)
+        return x if self.output_quant is None else self.output_quant(x)
 
 
 def _quantized_layers(graph):
@@ -86,25 +93,30 @@ def calibrated_ranges(graph, patches):
     return {name: (low[name], high[name]) for name in low}
 
 
-def quantized_graph(model, patches):
+def quantized_graph(model, patches, outputs=None, kernels=True):
     """(float export graph, its fake-quantized twin sharing the same weights) of a Keras SR model.
 
     The output clip becomes the last layer's fixed [0, 255] range: an 8-bit
     range of 0-255 clips and rounds to whole grey levels, which is what the
-    uint8 output does.
+    uint8 output does. ``outputs`` (layer names) and ``kernels`` restrict
+    the fake quantization to some activations or none of the weights, for
+    measuring what each costs; the default is the whole int8 graph.
     """
     graph = deployable(model)
     ranges = calibrated_ranges(graph, patches)
     clip, last = _output_clip(graph)
     ranges[last.name] = (0.0, 255.0)
+    if outputs is not None:
+        ranges = {name: span for name, span in ranges.items() if name in outputs}
 
     def twin_layer(layer):
         if layer is clip:
             return keras.layers.Identity(name=layer.name)
-        if layer.name not in ranges:
+        if not isinstance(layer, (keras.layers.Conv2D, keras.layers.Add)):
             return layer
-        quantized = Quantized(layer, *ranges[layer.name])
-        quantized.output_quant.trainable = layer is not last
+        quantized = Quantized(layer, ranges.get(layer.name), kernels)
+        if quantized.output_quant is not None:
+            quantized.output_quant.trainable = layer is not last
         return quantized
 
     twin = keras.models.clone_model(graph, clone_function=twin_layer)
@@ -114,11 +126,49 @@ def quantized_graph(model, patches):
     return graph, quantized
 
 
-def fine_tune(model, quantized, images, steps, lr=1e-4, batch=16, size=48, seed=0, progress=True):
-    """Train ``quantized`` to reproduce ``model``'s output (L1) on random LR crops of ``images``.
+def tensor_groups(graph):
+    """{group: layer names} of an export graph's quantized outputs, one group per role.
 
-    Returns the per-step losses. The crops are whole-pixel uint8 values, as the
-    int8 file sees them.
+    A role is a layer name with its block number taken out, so the 16
+    ``body_block{i}_add`` layers of WDSR-B form the group ``body_block*_add``.
+    """
+    groups = {}
+    for layer in _quantized_layers(graph):
+        groups.setdefault(re.sub(r"block\d+_", "block*_", layer.name), []).append(layer.name)
+    return groups
+
+
+def quantization_budget(model, patches, source):
+    """Where int8 loses PSNR: the drop on ``source`` with only one part of the graph quantized.
+
+    Rows (dicts with ``part``, ``psnr``, ``drop``): the whole int8 graph,
+    the weights alone, all activations, then each group of `tensor_groups`
+    alone. It runs in Keras (fake quantization), whose drop matches the
+    converted file's; the drops of the parts roughly add up to the whole.
+    """
+    graph = deployable(model)
+
+    def psnr(net):
+        predict = function_predictor(net)
+        return evaluate(source, lambda lr: predict(lr[None].astype(np.float32))[0], progress=False).psnr
+
+    reference = psnr(graph)
+    parts = {"everything": (None, True), "weights": ((), True), "activations": (None, False)}
+    parts.update({f"outputs of {group}": (names, False) for group, names in tensor_groups(graph).items()})
+    rows = [{"part": "float", "psnr": reference, "drop": 0.0}]
+    for part, (outputs, kernels) in parts.items():
+        value = psnr(quantized_graph(model, patches, outputs, kernels)[1])
+        rows.append({"part": part, "psnr": value, "drop": reference - value})
+    return rows
+
+
+def fine_tune(model, quantized, images, steps, lr=1e-5, batch=16, size=48, seed=0, progress=True):
+    """Train ``quantized`` to reproduce ``model``'s output on random LR crops of ``images``.
+
+    The loss is the mean squared difference to the float output, which is
+    what the PSNR drop measures. Returns the per-step losses (grey levels
+    squared). The crops are whole-pixel uint8 values, as the int8 file sees
+    them.
     """
     teacher = deployable(model)
     images = [np.asarray(im) for im in images if min(im.shape[:2]) >= size]
@@ -131,7 +181,7 @@ def fine_tune(model, quantized, images, steps, lr=1e-4, batch=16, size=48, seed=
     def step(x):
         target = teacher(x)
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.abs(quantized(x) - target))
+            loss = tf.reduce_mean(tf.square(quantized(x) - target))
         optimizer.apply(tape.gradient(loss, variables), variables)
         return loss
 
@@ -146,7 +196,7 @@ def fine_tune(model, quantized, images, steps, lr=1e-4, batch=16, size=48, seed=
                 crops.append(image[y:y + size, x:x + size])
             losses.append(float(step(np.stack(crops).astype(np.float32))))
             bar.update(1)
-            bar.set_postfix(l1_to_float=f"{losses[-1]:.3f}", refresh=False)
+            bar.set_postfix(mse_to_float=f"{losses[-1]:.3f}", refresh=False)
     return losses
 
 
@@ -160,7 +210,7 @@ def to_int8(quantized, input_size=None):
         return converter.convert()
 
 
-def qat_int8(model, patches, images, steps, lr=1e-4, input_size=None, progress=True):
+def qat_int8(model, patches, images, steps, lr=1e-5, input_size=None, progress=True):
     """Full-integer int8 TFLite bytes of ``model`` after ``steps`` of quantization-aware fine-tuning.
 
     ``patches`` calibrate the starting ranges; ``images`` (LR, uint8) feed the fine-tuning.

@@ -39,7 +39,7 @@ def build_parser():
     p.add_argument("--qat-steps", type=int, default=0,
                    help="int8: quantization-aware fine-tuning steps on the calibration images before converting "
                         "(0: post-training quantization only)")
-    p.add_argument("--qat-lr", type=float, default=1e-4, help="learning rate of the fine-tuning")
+    p.add_argument("--qat-lr", type=float, default=1e-5, help="learning rate of the fine-tuning")
     p.add_argument("--max-psnr-drop", type=float,
                    help="refuse the export above this PSNR loss in dB (default 0.1 for int8 and int16x8, 0.01 otherwise)")
     return p

@@ -22,6 +22,9 @@ Every variant is scored with the LiteRT interpreter on the verification set
                ranges trained to match the float model, converted with the trained ranges
   qat-calib    the same fine-tuned weights, ranges re-calibrated (min/max of 200 crops)
                instead of the trained ones (qat and qat-calib train: not in the defaults)
+  budget       where the int8 loss comes from: the drop with only the weights, only the
+               activations, or only one group of tensors quantized (Keras fake quantization,
+               tfsr.quantization.quantization_budget)
 """
 import csv
 import io
@@ -33,7 +36,7 @@ import numpy as np
 
 from tfsr import cli
 
-VARIANTS = ("naive", "folded", "folded+", "clipped", "mixed", "16x8", "qat", "qat-calib")
+VARIANTS = ("naive", "folded", "folded+", "clipped", "mixed", "16x8", "qat", "qat-calib", "budget")
 
 
 def per_layer_errors(converter, patches):
@@ -94,9 +97,9 @@ def main():
     p.add_argument("--percentiles", type=float, nargs="*", default=[99.99, 99.9],
                    help="p values for the clipped variants")
     p.add_argument("--mixed", type=int, nargs="*", default=[1, 3], help="k values for the mixed variants")
-    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS[:-2]), help="what to run")
+    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS[:6]), help="what to run")
     p.add_argument("--qat-steps", type=int, default=500, help="quantization-aware fine-tuning steps (batch 16)")
-    p.add_argument("--qat-lr", type=float, default=1e-4, help="quantization-aware fine-tuning learning rate")
+    p.add_argument("--qat-lr", type=float, default=1e-5, help="quantization-aware fine-tuning learning rate")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args()
 
@@ -177,17 +180,23 @@ def main():
         started = time.perf_counter()
         losses = fine_tune(model, quantized, images, args.qat_steps, args.qat_lr)
         minutes = (time.perf_counter() - started) / 60
-        print(f"fine-tuning: {args.qat_steps} steps in {minutes:.1f} min, L1 to float {losses[0]:.3f} -> "
+        print(f"fine-tuning: {args.qat_steps} steps in {minutes:.1f} min, MSE to float {losses[0]:.3f} -> "
               f"{np.mean(losses[-20:]):.3f}")
         if "qat" in args.variants:
             score(f"qat ({args.qat_steps} steps, lr {args.qat_lr:g}, trained ranges)", to_int8(quantized))
         if "qat-calib" in args.variants:
             score(f"qat-calib ({args.qat_steps} steps, calibrated ranges)",
                   convert(tflite_converter(graph, "int8", calibration=many)))
+    budget = []
+    if "budget" in args.variants:
+        from tfsr.quantization import quantization_budget
+        budget = quantization_budget(model, many, verify_on)
+        for row in budget:
+            print(f"quantized: {row['part']:<34} {row['psnr']:7.3f} dB  drop {row['drop']:+.3f}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"model": args.model, "scale": scale, "verify": verify_on.name,
-                                               "worst_tensors": errors[:10], "variants": rows}, indent=2))
+                                               "worst_tensors": errors[:10], "variants": rows, "budget": budget}, indent=2))
     return 0
 
 
