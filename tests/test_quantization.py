@@ -11,8 +11,7 @@ from tfsr.data import resolve
 from tfsr.export import op_names, tensor_types
 from tfsr.quantization import fine_tune, quantization_budget, quantized_graph, tensor_groups, to_int8
 from tfsr.runtime import LiteRTPredictor
-from tfsr.verify import compare_predictor
-from tfsr.verify import calibration_patches
+from tfsr.verify import calibration_patches, compare_predictor
 
 
 @pytest.mark.parametrize("arch", ["wdsr_b", "edsr_baseline"])
