@@ -308,3 +308,19 @@ def test_init_from_a_run_folder_takes_its_checkpoint(tmp_path):
     for name in copied:
         for a, b in zip(x2.get_layer(name).get_weights(), x4.get_layer(name).get_weights()):
             np.testing.assert_array_equal(a, b)
+
+
+def test_skipped_images_are_left_out_of_the_run_and_its_summary(tmp_path):
+    from conftest import random_image
+
+    from tfsr.data.images import SkippedWarning, write_image
+    rng = np.random.default_rng(0)
+    for name, side in (("a", 64), ("b", 72), ("c", 68), ("tiny", 20)):
+        write_image(tmp_path / "imgs" / f"{name}.png", random_image(rng, side, side))
+    lines = []
+    config = tiny_config(tmp_path, dataset=str(tmp_path / "imgs"), eval_dataset="sample", steps=2, eval_every=2,
+                         checkpoint_every=2, skip_bad_images=True)
+    with pytest.warns(SkippedWarning) as caught:
+        train(config, log=lines.append)
+    assert "(3 images)" in lines[0] and "imgs" in lines[0]
+    assert sum("tiny.png" in str(w.message) for w in caught) == 1  # checked once, not once per pipeline

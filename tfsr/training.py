@@ -33,7 +33,7 @@ from tfsr.data.pipeline import (
     training_dataset,
     validation_dataset,
 )
-from tfsr.data.sources import PairedSet, bicubic_upscale
+from tfsr.data.sources import PairedSet, bicubic_upscale, check_pairs
 from tfsr.evaluation import evaluate
 from tfsr.inference import load_model
 from tfsr.layers import walk_layers
@@ -316,6 +316,9 @@ def training_data(config, seed):
                   patches_per_image=config.patches_per_image, skip_bad=config.skip_bad_images)
     sources = [resolve(config.dataset, s, split="train", data_dir=config.data_dir,
                        degradation=config.degradation) for s in scales]
+    # Checked here, once, so that the sources (and the run's summary) hold only the usable images.
+    sources = [check_pairs(s, config.patch_size, config.skip_bad_images) if isinstance(s, PairedSet) else s
+               for s in sources]
     if arch.multiscale:
         data = multiscale_training_dataset(sources, seed=seed, **kwargs)
     else:
