@@ -181,16 +181,20 @@ def test_export_tools_fail_cleanly_on_bad_input(tmp_path):
 SHIPPED = Path(__file__).resolve().parents[1] / "saved_models"
 
 
-@pytest.mark.parametrize("name", ["float32", "float16", "int8", "int16x8"])
+SHIPPED_TFLITE = sorted(p.name for p in SHIPPED.glob("*.tflite"))
+
+
+@pytest.mark.parametrize("name", SHIPPED_TFLITE)
 def test_shipped_tflite_files_reproduce_their_reports(name, benchmark_root):
-    """The files in saved_models/ still score what their reports (and README) say on Set5 x4."""
+    """The files in saved_models/ still score what their reports (and README) say on Set5."""
     from tfsr.inference import load_model
     from tfsr.verify import compare
-    path = SHIPPED / f"wdsr_b_x4_{name}.tflite"
-    report = json.loads(path.with_name(path.name + ".json").read_text())
+    path = SHIPPED / name
+    report = json.loads(path.with_name(name + ".json").read_text())
     tflite = path.read_bytes()
-    set5 = resolve("set5", 4, split="valid", data_dir=benchmark_root)
-    measured = compare(load_model(SHIPPED / "wdsr_b_x4.keras"), 4, tflite, set5)
+    keras_file = SHIPPED / (name.rsplit("_", 1)[0] + ".keras")  # wdsr_b_x4_int8.tflite -> wdsr_b_x4.keras
+    set5 = resolve("set5", report["scale"], split="valid", data_dir=benchmark_root)
+    measured = compare(load_model(keras_file), report["scale"], tflite, set5)
     assert measured["keras"]["psnr"] == pytest.approx(report["keras"]["psnr"], abs=1e-4)
     assert measured["exported"]["psnr"] == pytest.approx(report["exported"]["psnr"], abs=0.01)
     assert op_names(tflite) == report["ops"]
