@@ -210,3 +210,14 @@ def test_shipped_savedmodel_serves_what_the_keras_model_computes(rng):
     sr = next(iter(served(tf.constant(lr)).values())).numpy()
     assert sr.dtype == np.uint8 and sr.shape == (1, 80, 112, 3)
     assert np.abs(sr.astype(int) - expected).max() <= 1
+
+
+def test_zoo_training_hours_count_session_gaps_at_the_runs_own_pace(tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("ship_zoo_model", TOOLS / "ship_zoo_model.py")
+    ship = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship)
+    # 0.6 s/step within sessions; a day's pause between steps 1000 and 1500; the run started at step 0.
+    rows = [(500, 1000.0), (1000, 1300.0), (1500, 87_400.0 + 300.0), (2000, 87_700.0 + 300.0)]
+    (tmp_path / "metrics.csv").write_text("step,loss,time\n" + "".join(f"{s},1.0,{t}\n" for s, t in rows))
+    assert ship.training_hours(tmp_path / "metrics.csv") == pytest.approx(2000 * 0.6 / 3600)

@@ -1,0 +1,115 @@
+"""Ship a zoo run's best model as a preset: the .keras file, its benchmark scores, float16 and int8 exports.
+
+    python tools/ship_zoo_model.py saved_models/runs/wdsr_b_x2 --data-dir ../shared/data/benchmark \\
+        --calibration ../shared/data/train --qat-steps 300
+
+Writes, in saved_models/ (or --output), for preset NAME (default: the run
+folder's name):
+
+  NAME.keras                 the run's best.keras (chosen on its validation set)
+  NAME.keras.json            Set5 and Set14 PSNR/SSIM (and bicubic's), parameters, FLOPs per LR
+                             pixel, the step, and the run's training time from its metrics.csv
+  NAME_float16.tflite(.json) float16 export, verified on Set5
+  NAME_int8.tflite(.json)    full-integer int8 export (optionally quantization-aware
+                             fine-tuned), verified on Set5; refused above --max-int8-drop
+"""
+import csv
+import json
+import shutil
+import sys
+from itertools import pairwise
+from pathlib import Path
+
+from tfsr import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def training_hours(metrics_csv):
+    """Wall-clock hours the run trained, from its metrics.csv timestamps.
+
+    A gap much longer than the run's usual interval between rows is a pause
+    between sessions; such a gap is counted at the run's median seconds per
+    step instead.
+    """
+    with open(metrics_csv) as f:
+        rows = [(int(r["step"]), float(r["time"])) for r in csv.DictReader(f)]
+    per_step = sorted((t1 - t0) / (s1 - s0) for (s0, t0), (s1, t1) in pairwise(rows) if s1 > s0)
+    if not per_step:
+        return 0.0
+    median = per_step[len(per_step) // 2]
+    seconds = rows[0][0] * median
+    for (s0, t0), (s1, t1) in pairwise(rows):
+        steps = s1 - s0
+        seconds += t1 - t0 if (t1 - t0) <= 3 * median * steps else median * steps
+    return seconds / 3600
+
+
+def main(argv=None):
+    p = cli.parser(__doc__.splitlines()[0], "python tools/ship_zoo_model.py")
+    p.add_argument("run", help="the zoo run folder (holds best.keras, best.json, metrics.csv)")
+    p.add_argument("--name", help="preset name (default: the run folder's name)")
+    p.add_argument("--output", default=str(ROOT / "saved_models"), help="where the preset files go")
+    p.add_argument("--data-dir", required=True, help="root of the benchmark sets (Set5, Set14)")
+    p.add_argument("--calibration", required=True, help="int8 calibration images (a folder or dataset name)")
+    p.add_argument("--qat-steps", type=int, default=0, help="quantization-aware fine-tuning steps for int8")
+    p.add_argument("--max-int8-drop", type=float, default=0.2, help="refuse the int8 export above this PSNR loss")
+    args = p.parse_args(argv)
+
+    from tfsr.data import resolve
+    from tfsr.data.images import atomic_output
+    from tfsr.data.sources import bicubic_upscale
+    from tfsr.evaluation import evaluate
+    from tfsr.export import ExportError, export_tflite
+    from tfsr.inference import load_model, upscaler
+    from tfsr.models.complexity import count_params, flops_per_lr_pixel
+    from tfsr.presets import get_preset
+    from tfsr.verify import calibration_patches
+
+    run = Path(args.run)
+    preset = get_preset(args.name or run.name)
+    best = json.loads((run / "best.json").read_text())
+    model = load_model(run / "best.keras")
+    scale = preset.scale
+    out = Path(args.output)
+    keras_file = out / f"{preset.name}.keras"
+    with atomic_output(keras_file) as tmp:
+        shutil.copyfile(run / "best.keras", tmp)
+
+    report = {"preset": preset.name, "run": str(run), "step": best["step"], "parameters": count_params(model),
+              "mflops_per_lr_pixel": flops_per_lr_pixel(model) / 1e6,
+              "training_hours": round(training_hours(run / "metrics.csv"), 2)}
+    sr = upscaler(model, scale, backend="function")
+    for name in ("set5", "set14"):
+        data = resolve(name, scale, split="valid", data_dir=args.data_dir)
+        scored = evaluate(data, sr, progress=False)
+        bicubic = evaluate(data, lambda lr: bicubic_upscale(lr, scale), progress=False)
+        report[name] = {"psnr": scored.psnr, "ssim": scored.ssim, "bicubic_psnr": bicubic.psnr,
+                        "bicubic_ssim": bicubic.ssim, "convention": scored.convention}
+        print(f"{preset.name} {data.name} x{scale}: {scored.psnr:.2f} dB / {scored.ssim:.4f}  "
+              f"(bicubic {bicubic.psnr:.2f} / {bicubic.ssim:.4f})")
+    with atomic_output(f"{keras_file}.json") as tmp:
+        tmp.write_text(json.dumps(report, indent=2))
+
+    set5 = resolve("set5", scale, split="valid", data_dir=args.data_dir)
+    source = resolve(args.calibration, scale, split="train")
+    calibration = calibration_patches(source, 200, 64)
+    converted = None
+    if args.qat_steps:
+        from tfsr.quantization import qat_int8
+        images = [source.load(i)[0] for i in range(len(source))]
+        converted = qat_int8(model, calibration, images, args.qat_steps)
+    for quantize, extra in (("float16", {}), ("int8", {"calibration": calibration, "converted": converted,
+                                                        "max_psnr_drop": args.max_int8_drop})):
+        path = out / f"{preset.name}_{quantize}.tflite"
+        try:
+            exported = export_tflite(model, scale, path, quantize, verify_on=set5, **extra)
+        except ExportError as e:
+            raise cli.UserError(str(e)) from None
+        print(f"{path}: {exported['exported']['psnr']:.3f} dB on Set5 (drop {exported['psnr_drop']:+.3f}), "
+              f"{exported['size_bytes'] / 1e6:.2f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
