@@ -13,7 +13,6 @@ from conftest import random_image
 from tfsr.data import resolve
 from tfsr.export import (
     ExportError,
-    deployable,
     export_savedmodel,
     export_tflite,
     op_names,
@@ -21,6 +20,7 @@ from tfsr.export import (
     tensor_types,
     to_tflite,
 )
+from tfsr.export_graph import deployable
 from tfsr.inference import LiteRTPredictor, Upscaler, for_scale
 from tfsr.models import build
 from tfsr.verify import calibration_patches

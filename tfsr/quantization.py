@@ -1,7 +1,7 @@
 """Quantization-aware fine-tuning for full-integer int8, in Keras 3.
 
 (tensorflow-model-optimization needs the legacy tf_keras, so this is
-tfsr's own.) `quantized_graph` is the export graph (`tfsr.export.deployable`)
+tfsr's own.) `quantized_graph` is the export graph (`tfsr.export_graph.deployable`)
 with int8 fake quantization exactly where TFLite's int8 kernels quantize:
 the uint8 input, every convolution's output (after its bias and ReLU; the
 mean subtraction is a 1x1 convolution there), every addition, and the
@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfsr.evaluation import evaluate
-from tfsr.export import deployable, quiet_conversion, with_fixed_batch
+from tfsr.export_graph import deployable, quiet_conversion, with_fixed_batch
 from tfsr.progress import progress_bar
 from tfsr.runtime import function_predictor
 

@@ -8,9 +8,13 @@ Every variant is scored with the LiteRT interpreter on the verification set
 
   naive        full-int8 PTQ of the plain graph (weight norm folded, de-normalisation
                left as its own ops), 40 random 64x64 crops of the first 20 calibration images
-  folded       tfsr's export graph (output de-normalisation folded into the last
-               convolutions, output clipped to [0, 255]), the same 40 crops
-  folded+      the export graph, 200 random 64x64 crops spread over all calibration images
+  folded       the export graph (output de-normalisation folded into the last
+               convolutions, output clipped to [0, 255]) calibrated by the converter,
+               the same 40 crops
+  folded+      the same, 200 random 64x64 crops spread over all calibration images
+  fq           tfsr's --quantize int8: the fake-quantized export graph (tfsr.quantization),
+               its ranges calibrated on the 200 crops, the output sum's range [0, 255],
+               converted with those ranges
   clipped-p    folded+, each activation range narrowed to its central p % of values
                instead of min/max
   mixed-k      folded+, the k tensors the quantization debugger finds worst left in
@@ -36,7 +40,7 @@ import numpy as np
 
 from tfsr import cli
 
-VARIANTS = ("naive", "folded", "folded+", "clipped", "mixed", "16x8", "qat", "qat-calib", "budget")
+VARIANTS = ("naive", "folded", "folded+", "fq", "clipped", "mixed", "16x8", "qat", "qat-calib", "budget")
 
 
 def per_layer_errors(converter, patches):
@@ -97,7 +101,7 @@ def main():
     p.add_argument("--percentiles", type=float, nargs="*", default=[99.99, 99.9],
                    help="p values for the clipped variants")
     p.add_argument("--mixed", type=int, nargs="*", default=[1, 3], help="k values for the mixed variants")
-    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS[:6]), help="what to run")
+    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS[:7]), help="what to run")
     p.add_argument("--qat-steps", type=int, default=500, help="quantization-aware fine-tuning steps (batch 16)")
     p.add_argument("--qat-lr", type=float, default=1e-5, help="quantization-aware fine-tuning learning rate")
     p.add_argument("--json", help="write the results here")
@@ -107,7 +111,8 @@ def main():
     from tensorflow.lite.python.convert import mlir_quantize
 
     from tfsr.data import resolve
-    from tfsr.export import deployable, quiet_conversion, tflite_converter, to_tflite
+    from tfsr.export import tflite_converter, to_tflite
+    from tfsr.export_graph import deployable, quiet_conversion
     from tfsr.inference import LiteRTPredictor, for_scale, load_model
     from tfsr.layers import fold_weight_norm
     from tfsr.verify import calibration_patches, compare_predictor
@@ -148,9 +153,11 @@ def main():
     if "naive" in args.variants:
         score("naive (40 crops)", convert(tflite_converter(fold_weight_norm(model), "int8", calibration=few)))
     if "folded" in args.variants:
-        score("folded (40 crops)", to_tflite(model, "int8", calibration=few))
+        score("folded (40 crops)", convert(tflite_converter(deployable(model), "int8", calibration=few)))
     if "folded+" in args.variants:
-        score("folded+ (200 crops)", to_tflite(model, "int8", calibration=many))
+        score("folded+ (200 crops)", convert(tflite_converter(deployable(model), "int8", calibration=many)))
+    if "fq" in args.variants:
+        score("fq (fake-quantized graph, 200 crops)", to_tflite(model, "int8", calibration=many))
     for percentile in args.percentiles if "clipped" in args.variants else []:
         calibrate = tflite_converter(deployable(model), "int8", calibration=many)
         calibrate._experimental_calibrate_only = True
