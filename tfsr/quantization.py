@@ -1,17 +1,17 @@
-"""Quantization-aware fine-tuning for full-integer int8, in Keras 3.
+"""Full-integer int8 in Keras 3: the fake-quantized export graph, its conversion, its costs, its fine-tuning.
 
 (tensorflow-model-optimization needs the legacy tf_keras, so this is
-tfsr's own.) `quantized_graph` is the export graph (`tfsr.export_graph.deployable`)
-with int8 fake quantization exactly where TFLite's int8 kernels quantize:
-the uint8 input, every convolution's output (after its bias and ReLU; the
-mean subtraction is a 1x1 convolution there), every addition, and the
-clipped output; weights per
+tfsr's own.) `quantized_graph` is the export graph
+(`tfsr.export_graph.deployable`) with int8 fake quantization exactly where
+TFLite's int8 kernels quantize: the uint8 input, every convolution's
+output (after its bias and ReLU; the mean subtraction is a 1x1
+convolution there), every addition, and the clipped output; weights per
 output channel, symmetric, narrow range. Activation ranges start at
-calibrated min/max and are learned with the weights (TensorFlow's
-``FakeQuantWithMinMaxVars`` passes straight-through gradients to its input
-and gradients to its range). `fine_tune` trains it to reproduce the float
-model; `to_int8` converts it with the trained ranges read from the graph,
-so the file computes what training simulated.
+calibrated min/max. `to_int8` converts it with the ranges read from the
+graph, so the file computes what the simulation computes — every tfsr
+int8 export is made this way. `quantization_budget` prices each part of
+the graph; `fine_tune` trains weights and ranges (straight-through
+gradients) to reproduce the float model.
 """
 import re
 
