@@ -221,3 +221,13 @@ def test_zoo_training_hours_count_session_gaps_at_the_runs_own_pace(tmp_path):
     rows = [(500, 1000.0), (1000, 1300.0), (1500, 87_400.0 + 300.0), (2000, 87_700.0 + 300.0)]
     (tmp_path / "metrics.csv").write_text("step,loss,time\n" + "".join(f"{s},1.0,{t}\n" for s, t in rows))
     assert ship.training_hours(tmp_path / "metrics.csv") == pytest.approx(2000 * 0.6 / 3600)
+
+
+def test_latencies_name_the_instruction_sets_they_depend_on():
+    from tfsr.verify import cpu_description
+    x86 = "processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu sse2 avx2 fma avx512f avx512_vnni\n" \
+          "processor\t: 1\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu sse2 avx2 fma avx512f avx512_vnni\n"
+    assert cpu_description(x86) == {"cpu": "AMD EPYC 9R14", "isa": ["fma", "avx2", "avx512f", "avx512_vnni"]}
+    arm = "processor\t: 0\nFeatures\t: fp asimd asimddp i8mm\nCPU implementer\t: 0x41\n"
+    assert cpu_description(arm)["isa"] == ["asimddp", "i8mm"]
+    assert cpu_description("model name\t: Old\nflags\t: sse2 avx2\n")["isa"] == ["avx2"]

@@ -238,7 +238,7 @@ def export_tflite(model, scale, path, quantize="float32", calibration=None, inpu
     Returns the verification report (also written as ``<path>.json``).
     """
     from tfsr.data.images import atomic_output
-    from tfsr.verify import compare, litert_latency
+    from tfsr.verify import compare, cpu_description, litert_latency
 
     if max_psnr_drop is None:
         max_psnr_drop = 0.1 if quantize in CALIBRATED else 0.01
@@ -251,7 +251,7 @@ def export_tflite(model, scale, path, quantize="float32", calibration=None, inpu
               "size_bytes": len(tflite), "ops": op_names(tflite), "tensor_types": tensor_types(tflite),
               "gpu_delegate": gpu_delegate_check(tflite),
               "latency_ms_litert_2_threads": litert_latency(tflite, input_size or (128, 128)),
-              "latency_input": list(input_size or (128, 128))}
+              "latency_input": list(input_size or (128, 128)), "latency_cpu": cpu_description()}
     if input_size:
         context = context_pixels(model)
         report["tiling"] = {

@@ -28,9 +28,11 @@ def main():
     args = p.parse_args()
 
     from tfsr.inference import load_model, make_predictor
-    from tfsr.verify import litert_latency, median_seconds
+    from tfsr.verify import cpu_description, litert_latency, median_seconds
 
     h, w = args.input_size
+    cpu = cpu_description()
+    print(f"{cpu['cpu']} ({', '.join(cpu['isa'])})", flush=True)
     rows = []
     for path in args.tflite:
         ms = litert_latency(Path(path).read_bytes(), (h, w), threads=args.threads, repeat=args.repeat)
@@ -43,7 +45,7 @@ def main():
         rows.append({"file": args.model, "backend": backend, "ms": ms})
         print(f"{args.model:<48} {backend:<20} {ms:9.1f} ms", flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps({"input_size": [h, w], "results": rows}, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({"input_size": [h, w], **cpu, "results": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@ def main():
     p.add_argument("runs", nargs="+", help="run folders (with metrics.csv and config.json)")
     p.add_argument("--bicubic", type=float, help="bicubic PSNR on the same validation set (drawn as a line)")
     p.add_argument("--bicubic-ssim", type=float, help="bicubic SSIM on the same validation set (drawn as a line)")
+    p.add_argument("--target", type=float, help="a target PSNR (drawn as a line)")
+    p.add_argument("--from-step", type=int, default=0,
+                   help="leave out validations before this step (e.g. a warm-up far below the rest)")
     p.add_argument("--title", default="validation (Set5 x4, Y channel, shave 4)", help="plot title")
     p.add_argument("--output", required=True, help="PNG to write")
     args = p.parse_args()
@@ -27,12 +30,14 @@ def main():
     fig, (ax_psnr, ax_ssim) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=120)
     for run in map(Path, args.runs):
         with open(run / "metrics.csv") as f:
-            rows = list(csv.DictReader(f))
+            rows = [r for r in csv.DictReader(f) if int(r["step"]) >= args.from_step]
         steps = [int(r["step"]) for r in rows]
         ax_psnr.plot(steps, [float(r["val_psnr"]) for r in rows], marker=".", label=run.name)
         ax_ssim.plot(steps, [float(r["val_ssim"]) for r in rows], marker=".", label=run.name)
     if args.bicubic is not None:
         ax_psnr.axhline(args.bicubic, color="gray", linestyle="--", linewidth=1, label=f"bicubic {args.bicubic:.2f}")
+    if args.target is not None:
+        ax_psnr.axhline(args.target, color="tab:red", linestyle=":", linewidth=1, label=f"target {args.target:.2f}")
     if args.bicubic_ssim is not None:
         ax_ssim.axhline(args.bicubic_ssim, color="gray", linestyle="--", linewidth=1,
                         label=f"bicubic {args.bicubic_ssim:.4f}")

@@ -15,6 +15,7 @@ folder's name):
 """
 import csv
 import json
+import os
 import shutil
 import sys
 from itertools import pairwise
@@ -49,7 +50,7 @@ def main(argv=None):
     p = cli.parser(__doc__.splitlines()[0], "python tools/ship_zoo_model.py")
     p.add_argument("run", help="the zoo run folder (holds best.keras, best.json, metrics.csv)")
     p.add_argument("--name", help="preset name (default: the run folder's name)")
-    p.add_argument("--output", default=str(ROOT / "saved_models"), help="where the preset files go")
+    p.add_argument("--output", default=os.path.relpath(ROOT / "saved_models"), help="where the preset files go")
     p.add_argument("--data-dir", required=True, help="root of the benchmark sets (Set5, Set14)")
     p.add_argument("--calibration", required=True, help="int8 calibration images (a folder or dataset name)")
     p.add_argument("--qat-steps", type=int, default=0, help="quantization-aware fine-tuning steps for int8")
