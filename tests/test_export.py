@@ -200,6 +200,25 @@ def test_shipped_tflite_files_reproduce_their_reports(name, benchmark_root):
     assert op_names(tflite) == report["ops"]
 
 
+@pytest.mark.parametrize("name", sorted(p.name.removesuffix(".keras.json") for p in SHIPPED.glob("*.keras.json")))
+def test_shipped_zoo_models_score_what_their_reports_say(name, benchmark_root):
+    """A zoo preset's .keras.json (Set5 and Set14 scores, parameters) is what the shipped file does."""
+    from tfsr.evaluation import evaluate
+    from tfsr.inference import upscaler
+    from tfsr.models import pretrained
+    from tfsr.models.complexity import count_params
+    report = json.loads((SHIPPED / f"{name}.keras.json").read_text())
+    model = pretrained(name)
+    scale = int(name.rsplit("_x", 1)[1])
+    assert count_params(model) == report["parameters"]
+    sr = upscaler(model, scale, backend="function")
+    for dataset in ("set5", "set14"):
+        scored = evaluate(resolve(dataset, scale, split="valid", data_dir=benchmark_root), sr, progress=False)
+        assert scored.psnr == pytest.approx(report[dataset]["psnr"], abs=1e-3)
+        assert scored.ssim == pytest.approx(report[dataset]["ssim"], abs=1e-4)
+        assert scored.psnr > report[dataset]["bicubic_psnr"] + 1.0  # a trained model, far above bicubic
+
+
 def test_shipped_savedmodel_serves_what_the_keras_model_computes(rng):
     import tensorflow as tf
 
