@@ -104,7 +104,8 @@ def main(argv=None):
                                                         "max_psnr_drop": args.max_int8_drop})):
         path = out / f"{preset.name}_{quantize}.tflite"
         try:
-            exported = export_tflite(model, scale, path, quantize, verify_on=set5, **extra)
+            exported = export_tflite(model, scale, path, quantize, verify_on=set5, metadata=True, name=preset.name,
+                                     **extra)
         except ExportError as e:
             raise cli.UserError(str(e)) from None
         print(f"{path}: {exported['exported']['psnr']:.3f} dB on Set5 (drop {exported['psnr_drop']:+.3f}), "
