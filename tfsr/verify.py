@@ -55,8 +55,8 @@ def cpu_description(cpuinfo=None):
     """The CPU a latency was measured on: its name and the `SPEED_FLAGS` it has.
 
     Latencies are only comparable between machines with the same instruction
-    sets (int8 convolutions, e.g., are ~3x faster than float32 with VNNI and
-    slower without). ``cpuinfo`` is /proc/cpuinfo's text (read when None).
+    sets: with AVX-512 VNNI, e.g., int8 convolutions run about 3x faster
+    than float32. ``cpuinfo`` is /proc/cpuinfo's text (read when None).
     """
     if cpuinfo is None:
         path = Path("/proc/cpuinfo")
