@@ -207,9 +207,10 @@ def test_shipped_zoo_models_score_what_their_reports_say(name, benchmark_root):
     from tfsr.inference import upscaler
     from tfsr.models import pretrained
     from tfsr.models.complexity import count_params
+    from tfsr.presets import get_preset
     report = json.loads((SHIPPED / f"{name}.keras.json").read_text())
     model = pretrained(name)
-    scale = int(name.rsplit("_x", 1)[1])
+    scale = get_preset(name).scale
     assert count_params(model) == report["parameters"]
     sr = upscaler(model, scale, backend="function")
     for dataset in ("set5", "set14"):
