@@ -2,7 +2,8 @@
 
 Every export starts from the export graph (`tfsr.export_graph.deployable`)
 and is verified against the Keras model before it is written. int8 files
-are converted from the fake-quantized export graph (`tfsr.quantization`),
+are converted from the fake-quantized int8 graph (`tfsr.quantization`,
+`tfsr.int8_graph`),
 so they compute what its simulation computes.
 """
 import contextlib
@@ -31,7 +32,7 @@ def to_tflite(model, quantize="float32", input_size=None, calibration=None):
     Args:
         quantize: ``float32``; ``float16`` (half weights); ``dynamic`` (int8
             weights, float activations); ``int8`` (full integer: int8 ops,
-            uint8 input and output; the fake-quantized export graph with
+            uint8 input and output; the fake-quantized int8 graph with
             ranges calibrated on ``calibration``, converted with them);
             ``int16x8`` (int8 weights, int16 activations, float input and
             output, calibrated; DEPTH_TO_SPACE has no 16x8 kernel and runs

@@ -1,15 +1,16 @@
 """Full-integer int8 in Keras 3: the fake-quantized export graph, its conversion, its costs, its fine-tuning.
 
 (tensorflow-model-optimization needs the legacy tf_keras, so this is
-tfsr's own.) `quantized_graph` is the export graph
-(`tfsr.export_graph.deployable`) with int8 fake quantization exactly where
-TFLite's int8 kernels quantize: the uint8 input, every convolution's
-output (after its bias and ReLU; the mean subtraction is a 1x1
-convolution there), every addition, and the clipped output; weights per
-output channel, symmetric, narrow range. Activation ranges start at
-calibrated min/max. `to_int8` converts it with the ranges read from the
-graph, so the file computes what the simulation computes — every tfsr
-int8 export is made this way. `quantization_budget` prices each part of
+tfsr's own.) `quantized_graph` is the int8 graph (the export graph,
+`tfsr.export_graph.deployable`, rewritten by `tfsr.int8_graph`) with int8
+fake quantization exactly where TFLite's int8 kernels quantize: the uint8
+input, every convolution's output (after its bias and ReLU; the mean
+subtraction is a 1x1 convolution there), every addition and subtraction,
+and the clipped output; weights per output channel, symmetric, narrow
+range. Activation ranges start at calibrated min/max, except those the
+rewrites fix. `to_int8` converts it with the ranges read from the graph,
+so the file computes what the simulation computes — every tfsr int8
+export is made this way. `quantization_budget` prices each part of
 the graph; `correct_biases` removes the int8 graph's mean error per
 channel; `fine_tune` trains weights and ranges (straight-through
 gradients) to reproduce the float model.
@@ -22,6 +23,7 @@ import tensorflow as tf
 
 from tfsr.evaluation import evaluate
 from tfsr.export_graph import deployable, quiet_conversion, with_fixed_batch
+from tfsr.int8_graph import int8_graph
 from tfsr.progress import progress_bar
 from tfsr.runtime import function_predictor
 
@@ -69,10 +71,12 @@ class Quantized(keras.layers.Layer):
         return x if self.output_quant is None else self.output_quant(x)
 
 
+_QUANTIZED_KINDS = (keras.layers.Conv2D, keras.layers.Add, keras.layers.Subtract)  # int8 kernels that requantize
+
+
 def _quantized_layers(graph):
     """The layers of an export graph whose outputs the int8 file quantizes."""
-    kinds = (keras.layers.Conv2D, keras.layers.Add)
-    return [layer for layer in graph.layers if isinstance(layer, kinds)]
+    return [layer for layer in graph.layers if isinstance(layer, _QUANTIZED_KINDS)]
 
 
 def _output_clip(graph):
@@ -98,30 +102,38 @@ def calibrated_ranges(graph, patches):
     return {name: (low[name], high[name]) for name in low}
 
 
-def quantized_graph(model, patches, outputs=None, kernels=True):
-    """(float export graph, its fake-quantized twin sharing the same weights) of a Keras SR model.
+def quantized_graph(model, patches, outputs=None, kernels=True, rewrite=True):
+    """(float int8 graph, its fake-quantized twin sharing the same weights) of a Keras SR model.
 
-    The output clip becomes the last layer's fixed [0, 255] range: an 8-bit
+    The float graph is the export graph with `tfsr.int8_graph`'s rewrites
+    (``rewrite`` False: the plain export graph). Ranges are calibrated
+    min/max on ``patches``, except those the rewrites fix and the output
+    clip's, which becomes the last layer's fixed [0, 255] range: an 8-bit
     range of 0-255 clips and rounds to whole grey levels, which is what the
-    uint8 output does. ``outputs`` (layer names) and ``kernels`` restrict
-    the fake quantization to some activations or none of the weights, for
-    measuring what each costs; the default is the whole int8 graph.
+    uint8 output does. Fixed ranges are not trained by `fine_tune`.
+    ``outputs`` (layer names) and ``kernels`` restrict the fake quantization
+    to some activations or none of the weights, for measuring what each
+    costs; the default is the whole int8 graph.
     """
     graph = deployable(model)
     ranges = calibrated_ranges(graph, patches)
+    fixed = {}
+    if rewrite:
+        graph, fixed = int8_graph(graph, ranges)
     clip, last = _output_clip(graph)
-    ranges[last.name] = (0.0, 255.0)
+    fixed[last.name] = (0.0, 255.0)
+    ranges.update(fixed)
     if outputs is not None:
         ranges = {name: span for name, span in ranges.items() if name in outputs}
 
     def twin_layer(layer):
         if layer is clip:
             return keras.layers.Identity(name=layer.name)
-        if not isinstance(layer, (keras.layers.Conv2D, keras.layers.Add)):
+        if not isinstance(layer, _QUANTIZED_KINDS):
             return layer
         quantized = Quantized(layer, ranges.get(layer.name), kernels)
         if quantized.output_quant is not None:
-            quantized.output_quant.trainable = layer is not last
+            quantized.output_quant.trainable = layer.name not in fixed
         return quantized
 
     twin = keras.models.clone_model(graph, clone_function=twin_layer)
@@ -132,14 +144,18 @@ def quantized_graph(model, patches, outputs=None, kernels=True):
 
 
 def tensor_groups(graph):
-    """{group: layer names} of an export graph's quantized outputs, one group per role.
+    """{group: layer names} of an int8 graph's quantized outputs, one group per role.
 
     A role is a layer name with its block number taken out, so the 16
     ``body_block{i}_add`` layers of WDSR-B form the group ``body_block*_add``.
+    The compensated stream's ``_step``, ``_error`` and ``_carry`` tensors
+    join their addition's group: they are exact only together.
     """
     groups = {}
     for layer in _quantized_layers(graph):
-        groups.setdefault(re.sub(r"block\d+_", "block*_", layer.name), []).append(layer.name)
+        role = re.sub(r"block\d+_", "block*_", layer.name)
+        role = re.sub(r"_(step|error|carry)$", "_add", role)
+        groups.setdefault(role, []).append(layer.name)
     return groups
 
 
@@ -155,7 +171,7 @@ def correct_biases(model, quantized, patches):
     it the float graph `quantized_graph` returned beside it, whose weights
     it shares). Returns {layer name: largest |shift|}.
     """
-    reference = deployable(model)
+    reference, _ = quantized_graph(model, patches)  # the same float graph, with its own weights
     twin = quantized.layers[-1]
     input_range = quantized.get_layer("input_range")
     layers = [layer for layer in twin.layers if isinstance(layer, Quantized) and layer.quantize_kernel]
@@ -191,13 +207,13 @@ def quantization_budget(model, patches, source):
     alone. It runs in Keras (fake quantization), whose drop matches the
     converted file's; the drops of the parts roughly add up to the whole.
     """
-    graph = deployable(model)
+    graph, _ = quantized_graph(model, patches)
 
     def psnr(net):
         predict = function_predictor(net)
         return evaluate(source, lambda lr: predict(lr[None].astype(np.float32))[0], progress=False).psnr
 
-    reference = psnr(graph)
+    reference = psnr(deployable(model))
     parts = {"everything": (None, True), "weights": ((), True), "activations": (None, False)}
     parts.update({f"outputs of {group}": (names, False) for group, names in tensor_groups(graph).items()})
     rows = [{"part": "float", "psnr": reference, "drop": 0.0}]

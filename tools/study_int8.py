@@ -12,22 +12,21 @@ Every variant is scored with the LiteRT interpreter on the verification set
                convolutions, output clipped to [0, 255]) calibrated by the converter,
                the same 40 crops
   folded+      the same, 200 random 64x64 crops spread over all calibration images
-  fq           tfsr's --quantize int8: the fake-quantized export graph (tfsr.quantization),
-               its ranges calibrated on the 200 crops, the output sum's range [0, 255],
-               converted with those ranges
+  fq           the fake-quantized export graph (tfsr.quantization), its ranges calibrated
+               on the 200 crops, the output sum's range [0, 255], converted with those ranges
+  rewritten    tfsr's --quantize int8: fq on the int8 graph (tfsr.int8_graph: compensated
+               residual stream, integer input offset)
   clipped-p    folded+, each activation range narrowed to its central p % of values
                instead of min/max
   mixed-k      folded+, the k tensors the quantization debugger finds worst left in
                float (not integer-only: for CPU/GPU delegates, not for int8-only NPUs)
   16x8         folded+, int16 activations and int8 weights (DEPTH_TO_SPACE has no
                16x8 kernel and stays float)
-  biascorr     fq with empirical bias correction: each convolution's bias shifted by the
-               mean per-channel error of its int8 version on 34 of the crops, in graph order
-  qat          quantization-aware fine-tuning (tfsr.quantization): the export graph with
-               fake quantization where the int8 kernels quantize, weights and activation
-               ranges trained to match the float model, converted with the trained ranges
-  qat-calib    the same fine-tuned weights, ranges re-calibrated (min/max of 200 crops)
-               instead of the trained ones (qat and qat-calib train: not in the defaults)
+  biascorr     rewritten with empirical bias correction: each convolution's bias shifted by
+               the mean per-channel error of its int8 version on 34 of the crops, in graph order
+  qat          quantization-aware fine-tuning (tfsr.quantization) of rewritten: weights and
+               activation ranges trained to match the float model, converted with the
+               trained ranges (it trains: not in the defaults)
   budget       where the int8 loss comes from: the drop with only the weights, only the
                activations, or only one group of tensors quantized (Keras fake quantization,
                tfsr.quantization.quantization_budget)
@@ -42,8 +41,7 @@ import numpy as np
 
 from tfsr import cli
 
-VARIANTS = ("naive", "folded", "folded+", "fq", "clipped", "mixed", "16x8", "biascorr", "qat", "qat-calib",
-            "budget")
+VARIANTS = ("naive", "folded", "folded+", "fq", "rewritten", "clipped", "mixed", "16x8", "biascorr", "qat", "budget")
 
 
 def per_layer_errors(converter, patches):
@@ -104,7 +102,7 @@ def main():
     p.add_argument("--percentiles", type=float, nargs="*", default=[99.99, 99.9],
                    help="p values for the clipped variants")
     p.add_argument("--mixed", type=int, nargs="*", default=[1, 3], help="k values for the mixed variants")
-    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS[:8]), help="what to run")
+    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS[:9]), help="what to run")
     p.add_argument("--qat-steps", type=int, default=500, help="quantization-aware fine-tuning steps (batch 16)")
     p.add_argument("--qat-lr", type=float, default=1e-5, help="quantization-aware fine-tuning learning rate")
     p.add_argument("--json", help="write the results here")
@@ -160,7 +158,10 @@ def main():
     if "folded+" in args.variants:
         score("folded+ (200 crops)", convert(tflite_converter(deployable(model), "int8", calibration=many)))
     if "fq" in args.variants:
-        score("fq (fake-quantized graph, 200 crops)", to_tflite(model, "int8", calibration=many))
+        from tfsr.quantization import quantized_graph, to_int8
+        score("fq (fake-quantized graph, 200 crops)", to_int8(quantized_graph(model, many, rewrite=False)[1]))
+    if "rewritten" in args.variants:
+        score("rewritten (the int8 graph, 200 crops)", to_tflite(model, "int8", calibration=many))
     for percentile in args.percentiles if "clipped" in args.variants else []:
         calibrate = tflite_converter(deployable(model), "int8", calibration=many)
         calibrate._experimental_calibrate_only = True
@@ -186,23 +187,19 @@ def main():
         _, quantized = quantized_graph(model, many)
         shifts = correct_biases(model, quantized, many[::6])
         print(f"bias correction: largest shift {max(shifts.values()):.3f} in {max(shifts, key=shifts.get)}")
-        score("biascorr (fq + bias correction)", to_int8(quantized))
-    if {"qat", "qat-calib"} & set(args.variants):
+        score("biascorr (rewritten + bias correction)", to_int8(quantized))
+    if "qat" in args.variants:
         import time
 
         from tfsr.quantization import fine_tune, quantized_graph, to_int8
         images = [source.load(i)[0] for i in range(len(source))]
-        graph, quantized = quantized_graph(model, many)
+        _, quantized = quantized_graph(model, many)
         started = time.perf_counter()
         losses = fine_tune(model, quantized, images, args.qat_steps, args.qat_lr)
         minutes = (time.perf_counter() - started) / 60
         print(f"fine-tuning: {args.qat_steps} steps in {minutes:.1f} min, MSE to float {losses[0]:.3f} -> "
               f"{np.mean(losses[-20:]):.3f}")
-        if "qat" in args.variants:
-            score(f"qat ({args.qat_steps} steps, lr {args.qat_lr:g}, trained ranges)", to_int8(quantized))
-        if "qat-calib" in args.variants:
-            score(f"qat-calib ({args.qat_steps} steps, calibrated ranges)",
-                  convert(tflite_converter(graph, "int8", calibration=many)))
+        score(f"qat ({args.qat_steps} steps, lr {args.qat_lr:g}, trained ranges)", to_int8(quantized))
     budget = []
     if "budget" in args.variants:
         from tfsr.quantization import quantization_budget

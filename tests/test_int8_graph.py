@@ -1,0 +1,69 @@
+"""The int8 graph's rewrites: the same function in float, an exact residual stream in int8."""
+import keras
+import numpy as np
+import pytest
+from test_export import trained_tiny
+
+from tfsr.data import resolve
+from tfsr.export_graph import deployable
+from tfsr.int8_graph import int8_graph, residual_chain
+from tfsr.quantization import calibrated_ranges, quantized_graph
+from tfsr.verify import calibration_patches
+
+
+@pytest.fixture(scope="module")
+def patches():
+    return calibration_patches(resolve("sample", 2), count=8, size=32)
+
+
+def _lr(size=40):
+    source = resolve("sample", 2, split="valid")
+    return source.load(0)[0][None, :size, :size].astype(np.float32)
+
+
+@pytest.mark.parametrize("arch", ["wdsr_b", "edsr_baseline"])
+def test_rewritten_graph_computes_the_export_graph(arch, patches):
+    model, _ = trained_tiny(arch, 2)
+    graph = deployable(model)
+    start, chain = residual_chain(graph)
+    assert start.name == "head" and [add.name for add in chain] == ["body_block0_add", "body_block1_add"]
+    rewritten, fixed = int8_graph(deployable(model), calibrated_ranges(graph, patches))
+    assert {"body_block0_step", "body_block1_carry", "body_block1_view", "normalize"} <= set(fixed)
+    lr = _lr()
+    difference = np.abs(np.asarray(rewritten(lr)) - np.asarray(graph(lr)))
+    assert difference[:, 8:-8, 8:-8].max() < 1e-3 and difference.max() < 0.1  # grey levels
+
+
+def _stream_error(quantized, lr, last_add, carry):
+    """Max |int8 stream − (int8 head + Σ int8 branches)| after the last addition, and the additions' grid step."""
+    twin = quantized.layers[-1]
+    names = ["head"] + [f"body_block{k}_reduce" for k in range(2)] + [last_add] + ([carry] if carry else [])
+    probe = keras.Model(twin.input, [twin.get_layer(f"{name}_int8").output for name in names])
+    values = [np.asarray(v) for v in probe(quantized.get_layer("input_range")(lr))]
+    exact = values[0] + values[1] + values[2]
+    stream = values[3] + (values[4] if carry else 0)
+    quant = twin.get_layer(f"{last_add}_int8").output_quant
+    step = (float(quant.high) - float(quant.low)) / 255
+    return np.abs(stream - exact).max(), step
+
+
+def test_compensated_stream_carries_what_the_int8_blocks_added(patches):
+    model, _ = trained_tiny("wdsr_b", 2)
+    lr = _lr()
+    error, step = _stream_error(quantized_graph(model, patches)[1], lr, "body_block1_add", "body_block1_carry")
+    assert error < 0.1 * step  # hi + lo: only the carry's and the errors' fine roundings remain
+    plain, plain_step = _stream_error(quantized_graph(model, patches, rewrite=False)[1], lr, "body_block1_add", None)
+    assert plain > 0.4 * plain_step  # each requantized addition rounds by up to half a level
+
+
+def test_mean_subtraction_is_exact_in_int8(patches):
+    model, _ = trained_tiny("wdsr_b", 2)
+    _, quantized = quantized_graph(model, patches)
+    twin = quantized.layers[-1]
+    lr = _lr()
+    probe = keras.Model(twin.input, twin.get_layer("normalize_int8").output)
+    offset = -twin.get_layer("normalize_int8").inner.bias.numpy()[:3]
+    assert np.all(offset == np.round(offset)) and len(set(offset)) == 1
+    subtracted = np.asarray(probe(lr))
+    assert np.array_equal(subtracted[..., :3], lr - offset)
+    assert len(np.unique(subtracted[..., 3])) == 1  # the constant channel that carries the means
