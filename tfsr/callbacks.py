@@ -100,6 +100,7 @@ class Checkpoint(keras.callbacks.Callback):
     def __init__(self, output, every, total, trainer):
         super().__init__()
         self.output, self.every, self.total, self.trainer = Path(output), every, total, trainer
+        self.seconds = 0.0  # duration of the last save
 
     @property
     def weights_path(self):
@@ -111,11 +112,13 @@ class Checkpoint(keras.callbacks.Callback):
             self.save(step)
 
     def save(self, step):
+        started = time.perf_counter()
         with atomic_output(self.weights_path) as tmp:
             self.trainer.save_weights(tmp)
             record = {"step": step, "time": time.time(), "bytes": tmp.stat().st_size, "sha256": _sha256(tmp)}
         with atomic_output(self.output / "checkpoint.json") as tmp:
             tmp.write_text(json.dumps(record))
+        self.seconds = time.perf_counter() - started
 
     @staticmethod
     def saved_step(output):
@@ -270,10 +273,12 @@ class TimeBudget(keras.callbacks.Callback):
     told, and the run stops at that step.
     """
 
-    def __init__(self, deadline, trainer, epoch_steps, validation=None, fit=None, on_fit=None, measure=30):
+    def __init__(self, deadline, trainer, epoch_steps, validation=None, fit=None, on_fit=None, measure=30,
+                 checkpoint=None):
         super().__init__()
         self.deadline, self.trainer, self.epoch_steps = deadline, trainer, epoch_steps
         self.validation, self.fit, self.on_fit, self.measure = validation, fit, on_fit, measure
+        self.checkpoint = checkpoint
         self.total = None
         self.expired = False
 
@@ -281,9 +286,10 @@ class TimeBudget(keras.callbacks.Callback):
         self.mark = None  # (time, step) after the first epoch: tracing excluded
 
     def _reserve(self):
-        """Seconds kept for the final validation and saves."""
+        """Seconds kept for the final validation and saves (the checkpoint, then the last model: about twice one save)."""
         validation = self.validation.seconds if self.validation is not None and self.validation.seconds else 5.0
-        return 1.5 * validation + 10.0
+        saves = 2 * self.checkpoint.seconds if self.checkpoint is not None else 0.0
+        return 1.5 * (validation + saves) + 10.0
 
     def on_epoch_end(self, epoch, logs=None):
         now, step = time.monotonic(), global_step(self.trainer)

@@ -443,7 +443,7 @@ def _train(config, resume, log, extra_callbacks, started):
 
         budget = cb.TimeBudget(started + parse_duration(config.time_budget), trainer, epoch, validation,
                                fit=schedule if config.fits_budget else None,
-                               on_fit=fitted)
+                               on_fit=fitted, checkpoint=checkpoint if chief else None)
         callbacks.append(budget)  # before validation and checkpoint: they act on its stop
     if chief:
         callbacks += [validation, checkpoint]
