@@ -145,17 +145,18 @@ def integer_input_offset(graph):
     """
     first = [layer for layer in graph.operations if isinstance(layer, keras.layers.Conv2D)
              and isinstance(_producer(_inputs(layer)[0]), keras.layers.InputLayer)]
-    if len(first) != 1 or first[0].kernel.shape[:2] != (1, 1):
+    if len(first) != 1 or tuple(first[0].kernel.shape) != (1, 1, 3, 3):
         return graph, {}
     normalize = first[0]
     kernel, bias = normalize.get_weights()
-    if not np.array_equal(kernel.reshape(3, 3), np.eye(3)):
-        return graph, {}
+    consumers = [layer for layer in graph.operations if any(_producer(t) is normalize for t in _inputs(layer))]
+    if not np.array_equal(kernel.reshape(3, 3), np.eye(3)) or not all(
+            isinstance(layer, keras.layers.Conv2D) for layer in consumers):
+        return graph, {}  # only convolutions can take the means back through their weights
     mean = -bias
     offset = float(np.round(mean.mean()))
     constant = 16.0  # small: each int8 rounding of a mean weight errs by `constant` times its share
-    readers = {id(layer) for layer in graph.operations
-               if isinstance(layer, keras.layers.Conv2D) and any(_producer(t) is normalize for t in _inputs(layer))}
+    readers = {id(layer) for layer in consumers}
 
     def replace(layer, args):
         if layer is normalize:  # x − c, and a fourth channel constant + ε·x (int8 needs a non-zero weight)
@@ -218,7 +219,10 @@ def compensated_stream(graph, ranges):
         fixed[f"{base}_view"] = ranges[layer.name]
         return keras.layers.Add(name=f"{base}_view")([hi_next, lo])
 
-    return _rebuild(graph, replace), fixed
+    rebuilt = _rebuild(graph, replace)
+    if any(span is None for span in fixed.values()):
+        return graph, {}  # a branch wider than the whole stream: no exact grid for its step
+    return rebuilt, fixed
 
 
 def int8_graph(graph, ranges):
