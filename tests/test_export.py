@@ -112,7 +112,7 @@ def test_int8_tflite_is_fully_integer_and_reports_its_drop(tmp_path, verify_set)
     data = (tmp_path / "q.tflite").read_bytes()
     assert "FLOAT32" not in tensor_types(data)
     assert set(op_names(data)) <= {"CONV_2D", "ADD", "SUB", "MUL", "DEPTH_TO_SPACE", "QUANTIZE", "RELU",
-                                   "MINIMUM", "MAXIMUM", "RELU_0_TO_1", "RELU6"}
+                                   "MINIMUM", "MAXIMUM", "RELU_0_TO_1", "RELU6", "CONCATENATION", "STRIDED_SLICE"}
     assert not any(op.startswith("Flex") or op == "DEQUANTIZE" for op in report["ops"])
     predictor = LiteRTPredictor(data)
     assert predictor.input["dtype"] == np.uint8
@@ -130,7 +130,8 @@ def test_int16x8_keeps_int8_weights_and_loses_less_than_int8(tmp_path, verify_se
     int16x8 = export_tflite(model, scale, tmp_path / "w.tflite", "int16x8", patches, verify_on=verify_set)
     assert {"INT8", "INT16"} <= set(int16x8["tensor_types"])
     # Ranked by distance to the float output: the PSNR drop against HR can be negative by luck on a tiny model.
-    assert int16x8["passed"] and int16x8["psnr_to_keras"] > int8["psnr_to_keras"] + 3
+    # (The int8 graph's rewrites make its error that of a few roundings at the output: int16 still lowers it.)
+    assert int16x8["passed"] and int16x8["psnr_to_keras"] > int8["psnr_to_keras"] + 1.5
 
 
 def test_fixed_and_dynamic_shapes_both_run(tmp_path, verify_set, rng):

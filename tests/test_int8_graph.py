@@ -2,11 +2,13 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from test_export import trained_tiny
 
 from tfsr.data import resolve
 from tfsr.export_graph import deployable
 from tfsr.int8_graph import int8_graph, residual_chain
+from tfsr.layers import ChannelSlice
 from tfsr.quantization import calibrated_ranges, quantized_graph
 from tfsr.verify import calibration_patches
 
@@ -28,7 +30,9 @@ def test_rewritten_graph_computes_the_export_graph(arch, patches):
     start, chain = residual_chain(graph)
     assert start.name == "head" and [add.name for add in chain] == ["body_block0_add", "body_block1_add"]
     rewritten, fixed = int8_graph(deployable(model), calibrated_ranges(graph, patches))
-    assert {"body_block0_step", "body_block1_carry", "body_block1_view", "normalize"} <= set(fixed)
+    assert {"body_block0_step", "body_block1_carry", "normalize", "head_copy3_carry"} <= set(fixed)
+    assert ({"tail", "skip"} <= set(fixed)) == (arch == "wdsr_b")  # WDSR's two output branches are dithered
+    assert "body_block1_view" not in fixed  # a view's range is free: it errs for one branch only
     lr = _lr()
     difference = np.abs(np.asarray(rewritten(lr)) - np.asarray(graph(lr)))
     assert difference[:, 8:-8, 8:-8].max() < 1e-3 and difference.max() < 0.1  # grey levels
@@ -37,22 +41,27 @@ def test_rewritten_graph_computes_the_export_graph(arch, patches):
 def _stream_error(quantized, lr, last_add, carry):
     """Max |int8 stream − (int8 head + Σ int8 branches)| after the last addition, and the additions' grid step."""
     twin = quantized.layers[-1]
+    slices = [layer for layer in twin.layers if isinstance(layer, ChannelSlice)]  # the head's dithered copies
     names = ["head"] + [f"body_block{k}_reduce" for k in range(2)] + [last_add] + ([carry] if carry else [])
     probe = keras.Model(twin.input, [twin.get_layer(f"{name}_int8").output for name in names])
-    values = [np.asarray(v) for v in probe(quantized.get_layer("input_range")(lr))]
-    exact = values[0] + values[1] + values[2]
-    stream = values[3] + (values[4] if carry else 0)
+    head, *values = [np.asarray(v) for v in probe(quantized.get_layer("input_range")(lr))]
+    heads = [head[..., s.start:s.stop] for s in slices] or [head]
+    values = heads + values
+    exact = sum(values[:len(heads) + 2])
+    stream = values[len(heads) + 2] + (values[-1] if carry else 0)
     quant = twin.get_layer(f"{last_add}_int8").output_quant
     step = (float(quant.high) - float(quant.low)) / 255
-    return np.abs(stream - exact).max(), step
+    return np.abs(stream - exact).max(), step, len(heads)
 
 
 def test_compensated_stream_carries_what_the_int8_blocks_added(patches):
     model, _ = trained_tiny("wdsr_b", 2)
     lr = _lr()
-    error, step = _stream_error(quantized_graph(model, patches)[1], lr, "body_block1_add", "body_block1_carry")
+    error, step, heads = _stream_error(quantized_graph(model, patches)[1], lr, "body_block1_add", "body_block1_carry")
+    assert heads == 4  # the head's dithered copies, added into the stream like branches
     assert error < 0.1 * step  # hi + lo: only the carry's and the errors' fine roundings remain
-    plain, plain_step = _stream_error(quantized_graph(model, patches, rewrite=False)[1], lr, "body_block1_add", None)
+    plain, plain_step, _ = _stream_error(quantized_graph(model, patches, rewrite=False)[1], lr, "body_block1_add",
+                                         None)
     assert plain > 0.4 * plain_step  # each requantized addition rounds by up to half a level
 
 
@@ -67,3 +76,24 @@ def test_mean_subtraction_is_exact_in_int8(patches):
     subtracted = np.asarray(probe(lr))
     assert np.array_equal(subtracted[..., :3], lr - offset)
     assert len(np.unique(subtracted[..., 3])) == 1  # the constant channel that carries the means
+
+
+def test_dithered_copies_sum_to_the_output_branches_on_a_finer_grid(patches):
+    model, _ = trained_tiny("wdsr_b", 2)
+    _, quantized = quantized_graph(model, patches)
+    twin = quantized.layers[-1]
+    tail = twin.get_layer("tail_int8")
+    copies = tail.inner.filters // 12
+    assert copies > 1
+    view, rounded = keras.Model(twin.input, [tail.input, tail.output])(quantized.get_layer("input_range")(_lr()))
+    unrounded = tf.nn.conv2d(view, tail.int8_kernel(), 1, "SAME") + tail.inner.bias
+
+    def summed(x):  # copy i of channel o sits at (o // 3)·3·copies + 3i + o % 3
+        x = np.asarray(x)
+        return x.reshape(x.shape[:3] + (-1, copies, 3)).sum(axis=-2)
+
+    error = np.abs(summed(rounded) - summed(unrounded))
+    step = (float(tail.output_quant.high) - float(tail.output_quant.low)) / 255
+    assert 0.1 * step < error.max() < 0.5 * step + 1e-3  # one rounding on the copies' grid
+    one_tensor = copies * step / np.sqrt(12)  # the RMS rounding of one tensor holding the whole branch
+    assert np.sqrt(np.mean(error ** 2)) < 0.35 * one_tensor

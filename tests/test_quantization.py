@@ -28,7 +28,8 @@ def test_int8_file_computes_what_the_fake_quantized_graph_simulates(arch, rng):
     _, quantized = quantized_graph(model, calibration_patches(source, count=8, size=32))
     data = to_int8(quantized)
     assert "FLOAT32" not in tensor_types(data)  # full integer, uint8 in and out
-    assert set(op_names(data)) <= {"CONV_2D", "ADD", "SUB", "DEPTH_TO_SPACE", "QUANTIZE"}
+    assert set(op_names(data)) <= {"CONV_2D", "ADD", "SUB", "DEPTH_TO_SPACE", "QUANTIZE", "CONCATENATION",
+                                     "STRIDED_SLICE"}
     lr = np.stack([source.load(i)[0][:30, :30] for i in range(2)]).astype(np.float32)
     simulated = np.asarray(quantized(lr))
     exported = LiteRTPredictor(data)(lr)
@@ -74,10 +75,10 @@ def test_quantization_budget_prices_each_part_and_the_whole_matches_the_int8_fil
     patches = calibration_patches(source, count=8, size=32)
     graph, quantized = quantized_graph(model, patches)
     groups = tensor_groups(graph)
-    assert set(groups) == {"normalize", "head", "body_block*_expand", "body_block*_low_rank", "body_block*_reduce",
-                           "body_block*_add", "body_block*_view", "tail", "skip", "add_skip"}
+    assert set(groups) == {"normalize", "head", "head_add", "head_view", "body_block*_expand", "body_block*_low_rank",
+                           "body_block*_reduce", "body_block*_add", "body_block*_view", "tail", "skip", "add_skip"}
     assert sorted(groups["body_block*_add"]) == sorted(
-        ["body_block0_add", "body_block0_step", "body_block0_error",
+        ["body_block0_add", "body_block0_step", "body_block0_error", "body_block0_carry",
          "body_block1_add", "body_block1_step", "body_block1_error", "body_block1_carry"])
     rows = {row["part"]: row for row in quantization_budget(model, patches, valid)}
     assert len(rows) == 4 + len(groups)

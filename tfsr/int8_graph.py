@@ -1,7 +1,7 @@
 """The int8 export graph: exact rewrites that keep 8-bit tensors from rounding what matters.
 
-Two rewrites of the export graph (`tfsr.export_graph.deployable`), both exact
-in float, each removing a rounding the int8 file would otherwise make:
+Three rewrites of the export graph (`tfsr.export_graph.deployable`), all exact
+in float, each removing or shrinking a rounding the int8 file would otherwise make:
 
 * **Compensated residual stream** (Kahan summation with int8 ops). A residual
   network's stream x_{k+1} = x_k + f_k is requantized to 8 bits at every
@@ -13,7 +13,10 @@ in float, each removing a rounding the int8 file would otherwise make:
   the e_k on a grid 16× finer. What reads the stream reads a view,
   round(hi + lo): that rounding only passes through one block's branch (or
   the tail), not down the whole stream. In float every e_k and lo is zero and
-  each view is the stream itself.
+  each view is the stream itself. The convolution that starts the stream
+  (the head) is split into dithered copies as the output branches are (see
+  below; one convolution whose channels are sliced) and they are added in
+  like branches: the stream starts on a grid k times finer than the head's.
 * **Integer input offset**: the mean subtraction subtracts one whole grey
   level c from all three channels, exact on a grid of one grey level (per-
   channel means are not: together the channels span 266 levels, more than
@@ -22,13 +25,24 @@ in float, each removing a rounding the int8 file would otherwise make:
   it at the border as it drops the pixels. Those weights are stored already
   rounded to int8, the bias takes the difference: exact inside the image,
   within a rounding of a few hundredths of a grey level at its border.
+* **Dithered output branches.** WDSR's output is the sum of two convolutions,
+  tail and skip, that both carry image content: 8 bits round each at 1.2-1.5
+  grey levels a step before the final rounding to whole levels. Each becomes
+  k copies computing y/k + d_i (kernel and bias / k) with dithers
+  d_i = (i − (k−1)/2)·g/k on one grid g shared by both branches. By Hermite's
+  identity Σ_i round(y/k + d_i) is y rounded on the grid g, about k times
+  finer than one tensor's. A 1x1 convolution with weights 1 (exact in int8,
+  summed in int32) adds the copies after the pixel shuffle and makes the one
+  rounding to whole grey levels.
 
-`int8_graph` applies both and returns the fixed ranges the new tensors need.
+`int8_graph` applies all three and returns the fixed ranges the new tensors need.
 """
 import math
 
 import keras
 import numpy as np
+
+from tfsr.layers import ChannelSlice, PixelShuffle
 
 
 def _inputs(layer):
@@ -88,10 +102,10 @@ def grid(step, low, high):
 
 
 def _finest(step, low, high, most=64):
-    """The largest power of two n ≤ ``most`` whose grid ``step``/n covers [low, high] (at least 1)."""
+    """The largest integer n ≤ ``most`` whose grid ``step``/n covers [low, high] (at least 1)."""
     n = most
     while n > 1 and grid(step / n, low, high) is None:
-        n //= 2
+        n -= 1
     return n
 
 
@@ -129,9 +143,9 @@ def _rebuild(graph, replace):
     return keras.Model(new[id(graph.inputs[0])], new[id(graph.outputs[0])], name=graph.name)
 
 
-def _conv(layer, x, kernel, bias):
-    """A copy of the convolution ``layer`` with new weights, called on ``x``."""
-    config = layer.get_config() | {"filters": kernel.shape[-1]}
+def _conv(layer, x, kernel, bias, name=None):
+    """A copy of the convolution ``layer`` with new weights (and optionally name), called on ``x``."""
+    config = layer.get_config() | {"filters": kernel.shape[-1], "name": name or layer.name}
     copy = keras.layers.Conv2D.from_config(config)
     output = copy(x)
     copy.set_weights([kernel.astype("float32"), bias.astype("float32")])
@@ -176,13 +190,20 @@ def integer_input_offset(graph):
     return _rebuild(graph, replace), {normalize.name: (-offset, 255.0 - offset)}
 
 
-def compensated_stream(graph, ranges):
+def _dither(copies, step):
+    """Offsets (i − (copies−1)/2)·step/copies: copies of y/copies rounded on ``step`` then sum to y rounded on it."""
+    return (np.arange(copies) - (copies - 1) / 2) * step / copies
+
+
+def compensated_stream(graph, ranges, head_copies=4):
     """(graph with its residual stream carried as hi + lo, {layer name: fixed range}); see the module doc.
 
     ``ranges`` are the calibrated ranges of ``graph``'s quantized outputs.
     The new tensors of addition ``<block>_add`` are ``<block>_step``
     (hi_{k+1} − hi_k), ``<block>_error`` (e_k), ``<block>_carry`` (lo) and
-    ``<block>_view`` (what reads the stream after it).
+    ``<block>_view`` (what reads the stream after it). A convolution that
+    starts the stream computes ``head_copies`` dithered copies, which are
+    added into it the same way (``<start>_copy{i}_add``, …).
     """
     start, chain = residual_chain(graph)
     streams = [start.output] + [add.output for add in chain[:-1]] if chain else []
@@ -192,32 +213,62 @@ def compensated_stream(graph, ranges):
     spans = [ranges[start.name]] + [ranges[add.name] for add in chain]
     low, high = min(s[0] for s in spans), max(s[1] for s in spans)
     step = (high - low) / 254  # a level to spare: the grid's zero point is a whole level
-    fixed = {start.name: grid(step / _finest(step, *ranges[start.name]), *ranges[start.name])}
-    position = {id(add): k for k, add in enumerate(chain)}
+    copies = head_copies if isinstance(start, keras.layers.Conv2D) else 1
+    start_low, start_high = (limit / copies + step / 2 * (copies > 1) * sign
+                             for limit, sign in zip(ranges[start.name], (-1, 1)))
+    # hi_0 on step/n: the first step hi_1 − hi_0 is then a multiple of step/n
+    first = _producer(branches[0]).name if copies == 1 else start.name
+    first_reach = max(map(abs, ranges[first])) / copies + step
+    start_grid = step / min(_finest(step, start_low, start_high), _finest(step, -first_reach, first_reach))
+    fixed = {}
     carried = {}  # the stream's hi and lo so far
 
+    def accumulate(f, f_range, base, moved_grid):
+        """hi + f as int8 keeps it: hi rounded on the stream's grid, its rounding error summed into lo."""
+        hi = carried["hi"]
+        reach = max(map(abs, f_range)) + step / 2
+        hi_next = keras.layers.Add(name=f"{base}_add")([hi, f])
+        moved = keras.layers.Subtract(name=f"{base}_step")([hi_next, hi])
+        error = keras.layers.Subtract(name=f"{base}_error")([f, moved])
+        carry = "lo" in carried
+        lo = keras.layers.Add(name=f"{base}_carry")([carried["lo"], error]) if carry else error
+        carried.update(hi=hi_next, lo=lo)
+        fixed[f"{base}_add"] = grid(step, low, high)
+        fixed[f"{base}_step"] = grid(moved_grid / _finest(moved_grid, -reach, reach), -reach, reach)
+        fixed[f"{base}_error"] = _symmetric(0.51 * step)
+        if carry:
+            fixed[f"{base}_carry"] = _symmetric(8 * step)
+
+    def view(base):
+        return keras.layers.Add(name=f"{base}_view")([carried["hi"], carried["lo"]])
+
+    position = {id(add): k for k, add in enumerate(chain)}
+
     def replace(layer, args):
+        if layer is start and copies > 1:  # one convolution computes the copies (apart, a converter merges them)
+            kernel, bias = layer.get_weights()
+            width = kernel.shape[-1]
+            stacked = _conv(layer, *args, np.tile(kernel / copies, copies),
+                            np.tile(bias / copies, copies) + np.repeat(_dither(copies, start_grid), width))
+            fixed[layer.name] = grid(start_grid, start_low, start_high)
+            for i in range(copies):
+                copy = ChannelSlice(i * width, (i + 1) * width, name=f"{layer.name}_copy{i}")(stacked)
+                if i == 0:
+                    carried["hi"] = copy
+                else:
+                    accumulate(copy, (start_low, start_high), f"{layer.name}_copy{i}", start_grid if i == 1 else step)
+            return view(layer.name)
         if id(layer) not in position:
             return None
         k = position[id(layer)]
         index = [t is branches[k] for t in _inputs(layer)].index(True)
-        f, branch = args[0][index], branches[k]
-        hi = args[0][1 - index] if k == 0 else carried["hi"]
+        carried.setdefault("hi", args[0][1 - index])
+        if k == 0 and copies == 1:
+            fixed[start.name] = grid(start_grid, *ranges[start.name])
         base = layer.name.removesuffix("_add")
-        f_low, f_high = ranges[_producer(branch).name]
-        reach = max(-f_low, f_high) + step / 2
-        hi_next = keras.layers.Add(name=layer.name)([hi, f])
-        moved = keras.layers.Subtract(name=f"{base}_step")([hi_next, hi])
-        error = keras.layers.Subtract(name=f"{base}_error")([f, moved])
-        lo = error if k == 0 else keras.layers.Add(name=f"{base}_carry")([carried["lo"], error])
-        carried.update(hi=hi_next, lo=lo)
-        fixed[layer.name] = grid(step, low, high)
-        fixed[f"{base}_step"] = grid(step / _finest(step, -reach, reach), -reach, reach)
-        fixed[f"{base}_error"] = _symmetric(0.51 * step)
-        if k:
-            fixed[f"{base}_carry"] = _symmetric(8 * step)
-        fixed[f"{base}_view"] = ranges[layer.name]
-        return keras.layers.Add(name=f"{base}_view")([hi_next, lo])
+        accumulate(args[0][index], ranges[_producer(branches[k]).name], base,
+                   start_grid if k == 0 and copies == 1 else step)
+        return view(base)
 
     rebuilt = _rebuild(graph, replace)
     if any(span is None for span in fixed.values()):
@@ -225,12 +276,55 @@ def compensated_stream(graph, ranges):
     return rebuilt, fixed
 
 
+def dithered_output(graph, ranges, copies=4):
+    """(graph whose output branches are summed from dithered copies, {layer name: fixed range}); see the module doc.
+
+    Applies where the output clip reads an addition of pixel-shuffled
+    convolutions (WDSR's tail and skip); other graphs come back as they are.
+    """
+    clip = graph.operations[-1]
+    add = _producer(_inputs(clip)[0])
+    shuffles = [_producer(t) for t in _inputs(add)] if isinstance(add, keras.layers.Add) else []
+    convs = [_producer(_inputs(s)[0]) for s in shuffles if isinstance(s, PixelShuffle)]
+    if not shuffles or len(convs) != len(shuffles) or not all(
+            isinstance(c, keras.layers.Conv2D) and c.name in ranges for c in convs):
+        return graph, {}
+    low = min(ranges[c.name][0] for c in convs) / copies
+    high = max(ranges[c.name][1] for c in convs) / copies
+    step = (high - low) / 252  # room for the dither (one step) and a whole-level zero point
+    span = grid(step, low - step, high + step)
+    dither = _dither(copies, step)
+    branch_convs = {id(c) for c in convs}
+
+    def replace(layer, args):
+        if id(layer) in branch_convs:
+            kernel, bias = layer.get_weights()
+            channels = kernel.shape[-1]  # (r, r, 3) sub-pixels; copy i goes to colour 3i + c after the shuffle
+            order = np.array([(o // 3) * 3 * copies + i * 3 + o % 3 for i in range(copies) for o in range(channels)])
+            new_kernel, new_bias = np.empty(kernel.shape[:3] + (channels * copies,)), np.empty(channels * copies)
+            new_kernel[..., order] = np.tile(kernel / copies, copies)
+            new_bias[order] = np.repeat(dither, channels) + np.tile(bias / copies, copies)
+            return _conv(layer, *args, new_kernel, new_bias)
+        if layer is add:
+            stacked = keras.layers.Concatenate(name=f"{add.name}_copies")(args[0])
+            total = keras.layers.Conv2D(3, 1, name=add.name, trainable=False)
+            output = total(stacked)
+            n = stacked.shape[-1]
+            total.set_weights([(np.arange(n)[:, None] % 3 == np.arange(3)).astype("float32")[None, None],
+                               np.zeros(3, "float32")])
+            return output
+        return None
+
+    return _rebuild(graph, replace), {c.name: span for c in convs}
+
+
 def int8_graph(graph, ranges):
-    """(the export graph rewritten for int8, {layer name: fixed range}): both rewrites of the module doc.
+    """(the export graph rewritten for int8, {layer name: fixed range}): the rewrites of the module doc.
 
     ``ranges`` are ``graph``'s calibrated ranges; the rewrites keep every
     layer name, so they hold for the rewritten graph's other tensors too.
     """
     graph, stream = compensated_stream(graph, ranges)
     graph, offset = integer_input_offset(graph)
-    return graph, {**stream, **offset}
+    graph, output = dithered_output(graph, ranges)
+    return graph, {**stream, **offset, **output}

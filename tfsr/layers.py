@@ -83,6 +83,24 @@ class PixelShuffle(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tfsr")
+class ChannelSlice(keras.layers.Layer):
+    """Channels ``start:stop`` of a tensor (a STRIDED_SLICE in TFLite, exact in int8)."""
+
+    def __init__(self, start, stop, **kwargs):
+        super().__init__(**kwargs)
+        self.start, self.stop = int(start), int(stop)
+
+    def call(self, x):
+        return x[..., self.start:self.stop]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.stop - self.start)
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "stop": self.stop}
+
+
+@keras.saving.register_keras_serializable(package="tfsr")
 class WeightNormalization(keras.layers.Wrapper):
     """Weight-normalised ``Conv2D`` (Salimans & Kingma 2016).
 

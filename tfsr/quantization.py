@@ -120,6 +120,7 @@ def quantized_graph(model, patches, outputs=None, kernels=True, rewrite=True):
     fixed = {}
     if rewrite:
         graph, fixed = int8_graph(graph, ranges)
+        ranges = calibrated_ranges(graph, patches)  # the new tensors' too
     clip, last = _output_clip(graph)
     fixed[last.name] = (0.0, 255.0)
     ranges.update(fixed)
@@ -149,11 +150,14 @@ def tensor_groups(graph):
     A role is a layer name with its block number taken out, so the 16
     ``body_block{i}_add`` layers of WDSR-B form the group ``body_block*_add``.
     The compensated stream's ``_step``, ``_error`` and ``_carry`` tensors
-    join their addition's group: they are exact only together.
+    join their addition's group: they are exact only together. The additions
+    of the head's dithered copies (``head_copy{i}_add``, ...) form one group,
+    ``head_add``.
     """
     groups = {}
     for layer in _quantized_layers(graph):
         role = re.sub(r"block\d+_", "block*_", layer.name)
+        role = re.sub(r"_copy\d+", "", role)
         role = re.sub(r"_(step|error|carry)$", "_add", role)
         groups.setdefault(role, []).append(layer.name)
     return groups
