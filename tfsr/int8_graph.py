@@ -214,8 +214,8 @@ def compensated_stream(graph, ranges, head_copies=4):
     low, high = min(s[0] for s in spans), max(s[1] for s in spans)
     step = (high - low) / 254  # a level to spare: the grid's zero point is a whole level
     copies = head_copies if isinstance(start, keras.layers.Conv2D) else 1
-    start_low, start_high = (limit / copies + step / 2 * (copies > 1) * sign
-                             for limit, sign in zip(ranges[start.name], (-1, 1)))
+    margin = step / 2 if copies > 1 else 0.0  # room for a copy's dither
+    start_low, start_high = ranges[start.name][0] / copies - margin, ranges[start.name][1] / copies + margin
     # hi_0 on step/n: the first step hi_1 − hi_0 is then a multiple of step/n
     first = _producer(branches[0]).name if copies == 1 else start.name
     first_reach = max(map(abs, ranges[first])) / copies + step
