@@ -143,9 +143,9 @@ def _rebuild(graph, replace):
     return keras.Model(new[id(graph.inputs[0])], new[id(graph.outputs[0])], name=graph.name)
 
 
-def _conv(layer, x, kernel, bias, name=None):
-    """A copy of the convolution ``layer`` with new weights (and optionally name), called on ``x``."""
-    config = layer.get_config() | {"filters": kernel.shape[-1], "name": name or layer.name}
+def _conv(layer, x, kernel, bias):
+    """A copy of the convolution ``layer`` with new weights, called on ``x``."""
+    config = layer.get_config() | {"filters": kernel.shape[-1]}
     copy = keras.layers.Conv2D.from_config(config)
     output = copy(x)
     copy.set_weights([kernel.astype("float32"), bias.astype("float32")])
@@ -193,6 +193,12 @@ def integer_input_offset(graph):
 def _dither(copies, step):
     """Offsets (i − (copies−1)/2)·step/copies: copies of y/copies rounded on ``step`` then sum to y rounded on it."""
     return (np.arange(copies) - (copies - 1) / 2) * step / copies
+
+
+def _dithered_copies(kernel, bias, copies, step):
+    """Kernel and bias of ``copies`` convolutions computing y/copies + d_i (`_dither`), stacked copy after copy."""
+    dither = np.repeat(_dither(copies, step), kernel.shape[-1])
+    return np.tile(kernel / copies, copies), np.tile(bias / copies, copies) + dither
 
 
 def compensated_stream(graph, ranges, head_copies=4):
@@ -248,8 +254,7 @@ def compensated_stream(graph, ranges, head_copies=4):
         if layer is start and copies > 1:  # one convolution computes the copies (apart, a converter merges them)
             kernel, bias = layer.get_weights()
             width = kernel.shape[-1]
-            stacked = _conv(layer, *args, np.tile(kernel / copies, copies),
-                            np.tile(bias / copies, copies) + np.repeat(_dither(copies, start_grid), width))
+            stacked = _conv(layer, *args, *_dithered_copies(kernel, bias, copies, start_grid))
             fixed[layer.name] = grid(start_grid, start_low, start_high)
             for i in range(copies):
                 copy = ChannelSlice(i * width, (i + 1) * width, name=f"{layer.name}_copy{i}")(stacked)
@@ -293,7 +298,6 @@ def dithered_output(graph, ranges, copies=4):
     high = max(ranges[c.name][1] for c in convs) / copies
     step = (high - low) / 252  # room for the dither (one step) and a whole-level zero point
     span = grid(step, low - step, high + step)
-    dither = _dither(copies, step)
     branch_convs = {id(c) for c in convs}
 
     def replace(layer, args):
@@ -302,8 +306,7 @@ def dithered_output(graph, ranges, copies=4):
             channels = kernel.shape[-1]  # (r, r, 3) sub-pixels; copy i goes to colour 3i + c after the shuffle
             order = np.array([(o // 3) * 3 * copies + i * 3 + o % 3 for i in range(copies) for o in range(channels)])
             new_kernel, new_bias = np.empty(kernel.shape[:3] + (channels * copies,)), np.empty(channels * copies)
-            new_kernel[..., order] = np.tile(kernel / copies, copies)
-            new_bias[order] = np.repeat(dither, channels) + np.tile(bias / copies, copies)
+            new_kernel[..., order], new_bias[order] = _dithered_copies(kernel, bias, copies, step)
             return _conv(layer, *args, new_kernel, new_bias)
         if layer is add:
             stacked = keras.layers.Concatenate(name=f"{add.name}_copies")(args[0])
