@@ -32,7 +32,8 @@ def test_rewritten_graph_computes_the_export_graph(arch, patches):
     rewritten, fixed = int8_graph(deployable(model), calibrated_ranges(graph, patches))
     assert {"body_block0_step", "body_block1_carry", "normalize", "head_copy3_carry"} <= set(fixed)
     assert ({"tail", "skip"} <= set(fixed)) == (arch == "wdsr_b")  # WDSR's two output branches are dithered
-    assert "body_block1_view" not in fixed  # a view's range is calibrated on the rewritten graph
+    views = {"body_block1_view_copy1", "body_block1_view_copy1_offset"}  # WDSR's: dithered copies
+    assert (views <= set(fixed)) == (arch == "wdsr_b")  # EDSR's stream also feeds an addition: one plain view
     lr = _lr()
     difference = np.abs(np.asarray(rewritten(lr)) - np.asarray(graph(lr)))
     assert difference[:, 8:-8, 8:-8].max() < 1e-3 and difference.max() < 0.1  # grey levels
@@ -97,3 +98,19 @@ def test_dithered_copies_sum_to_the_output_branches_on_a_finer_grid(patches):
     assert 0.1 * step < error.max() < 0.5 * step + 1e-3  # one rounding on the copies' grid
     one_tensor = copies * step / np.sqrt(12)  # the RMS rounding of one tensor holding the whole branch
     assert np.sqrt(np.mean(error ** 2)) < 0.35 * one_tensor
+
+
+def test_views_hold_the_stream_on_a_finer_grid(patches):
+    model, _ = trained_tiny("wdsr_b", 2)
+    _, quantized = quantized_graph(model, patches)
+    twin = quantized.layers[-1]
+    names = ["body_block1_add", "body_block1_carry", "body_block1_view_copy0", "body_block1_view_copy1"]
+    probe = keras.Model(twin.input, [twin.get_layer(f"{name}_int8").output for name in names])
+    hi, lo, *views = [np.asarray(v) for v in probe(quantized.get_layer("input_range")(_lr()))]
+    quant = twin.get_layer("body_block1_view_copy0_int8").output_quant
+    step = (float(quant.high) - float(quant.low)) / 255
+    error = np.abs(np.mean(views, axis=0) - (hi + lo))
+    assert 0.1 * step < error.max() < 0.3 * step  # one rounding on a grid half a view's (plain: up to 0.5)
+    assert np.sqrt(np.mean(error ** 2)) < 0.2 * step  # a view's own rounding: 0.29 step RMS
+    tail = twin.get_layer("tail_int8").inner
+    assert tail.kernel.shape[2] == 2 * deployable(model).get_layer("tail").kernel.shape[2]  # it reads both copies

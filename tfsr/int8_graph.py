@@ -12,8 +12,13 @@ in float, each removing or shrinking a rounding the int8 file would otherwise ma
   rounding error e_k = f_k − (hi_{k+1} − hi_k) is (nearly) exact too; lo sums
   the e_k on a grid 16× finer. What reads the stream reads a view,
   round(hi + lo): that rounding only passes through one block's branch (or
-  the tail), not down the whole stream. In float every e_k and lo is zero and
-  each view is the stream itself. The convolution that starts the stream
+  the tail), not down the whole stream. Where only convolutions read the
+  stream (WDSR), a view is two dithered copies round(hi + lo + d_i) side by
+  side (the dither of the output branches, below; lo + d_i adds a constant
+  on lo's fine grid) and the reading convolution takes each with half its
+  kernel: it sees hi + lo rounded on a grid twice as fine, for twice its
+  input channels. In float every e_k and lo is zero and each view is the
+  stream itself. The convolution that starts the stream
   (the head) is split into dithered copies as the output branches are (see
   below; one convolution whose channels are sliced) and they are added in
   like branches: the stream starts on a grid k times finer than the head's.
@@ -42,7 +47,7 @@ import math
 import keras
 import numpy as np
 
-from tfsr.layers import ChannelSlice, PixelShuffle
+from tfsr.layers import ChannelSlice, Offset, PixelShuffle
 
 
 def _inputs(layer):
@@ -51,6 +56,11 @@ def _inputs(layer):
 
 def _producer(tensor):
     return tensor._keras_history.operation
+
+
+def _readers(graph, tensor):
+    """The layers of ``graph`` that take ``tensor`` as an input."""
+    return [layer for layer in graph.operations if any(t is tensor for t in _inputs(layer))]
 
 
 def _ancestors(layer):
@@ -163,7 +173,7 @@ def integer_input_offset(graph):
         return graph, {}
     normalize = first[0]
     kernel, bias = normalize.get_weights()
-    consumers = [layer for layer in graph.operations if any(_producer(t) is normalize for t in _inputs(layer))]
+    consumers = _readers(graph, normalize.output)
     if not np.array_equal(kernel.reshape(3, 3), np.eye(3)) or not all(
             isinstance(layer, keras.layers.Conv2D) for layer in consumers):
         return graph, {}  # only convolutions can take the means back through their weights
@@ -201,18 +211,22 @@ def _dithered_copies(kernel, bias, copies, step):
     return np.tile(kernel / copies, copies), np.tile(bias / copies, copies) + dither
 
 
-def compensated_stream(graph, ranges, head_copies=4):
+def compensated_stream(graph, ranges, head_copies=4, view_copies=2):
     """(graph with its residual stream carried as hi + lo, {layer name: fixed range}); see the module doc.
 
     ``ranges`` are the calibrated ranges of ``graph``'s quantized outputs.
     The new tensors of addition ``<block>_add`` are ``<block>_step``
     (hi_{k+1} − hi_k), ``<block>_error`` (e_k), ``<block>_carry`` (lo) and
-    ``<block>_view`` (what reads the stream after it). A convolution that
+    ``<block>_view`` (what reads the stream after it: ``view_copies``
+    dithered copies ``<block>_view_copy{i}`` of lo shifted by
+    ``<block>_view_copy{i}_offset`` added to hi, or one plain addition
+    where not only convolutions read the stream). A convolution that
     starts the stream computes ``head_copies`` dithered copies, which are
     added into it the same way (``<start>_copy{i}_add``, …).
     """
     start, chain = residual_chain(graph)
     streams = [start.output] + [add.output for add in chain[:-1]] if chain else []
+    position = {id(add): k for k, add in enumerate(chain)}
     branches = [next(t for t in _inputs(add) if t is not stream) for add, stream in zip(chain, streams)]
     if not chain or any(_producer(branch).name not in ranges for branch in branches):
         return graph, {}  # no chain, or a branch whose int8 range is not known (e.g. EDSR's residual scaling)
@@ -245,10 +259,26 @@ def compensated_stream(graph, ranges, head_copies=4):
         if carry:
             fixed[f"{base}_carry"] = _symmetric(8 * step)
 
-    def view(base):
-        return keras.layers.Add(name=f"{base}_view")([carried["hi"], carried["lo"]])
+    readers = [r for t in streams + [chain[-1].output] for r in _readers(graph, t) if id(r) not in position]
+    side_by_side = view_copies if all(isinstance(r, keras.layers.Conv2D) for r in readers) else 1
+    views = set()  # ids of the views that hold dithered copies side by side
 
-    position = {id(add): k for k, add in enumerate(chain)}
+    def view(base, span):
+        """round(hi + lo) on a grid for the stream's ``span``, or dithered copies of it side by side."""
+        hi, lo = carried["hi"], carried["lo"]
+        if side_by_side == 1:
+            return keras.layers.Add(name=f"{base}_view")([hi, lo])
+        view_step = (span[1] - span[0]) / 252  # room for the dither and the carry
+        reach = max(map(abs, fixed[_producer(lo).name])) + view_step / 2
+        copies = []
+        for i, offset in enumerate(_dither(side_by_side, view_step)):
+            shifted = Offset(offset, name=f"{base}_view_copy{i}_offset")(lo)
+            copies.append(keras.layers.Add(name=f"{base}_view_copy{i}")([hi, shifted]))
+            fixed[f"{base}_view_copy{i}_offset"] = _symmetric(reach)
+            fixed[f"{base}_view_copy{i}"] = grid(view_step, span[0] - view_step, span[1] + view_step)
+        stacked = keras.layers.Concatenate(name=f"{base}_view")(copies)
+        views.add(id(stacked))
+        return stacked
 
     def replace(layer, args):
         if layer is start and copies > 1:  # one convolution computes the copies (apart, a converter merges them)
@@ -262,7 +292,10 @@ def compensated_stream(graph, ranges, head_copies=4):
                     carried["hi"] = copy
                 else:
                     accumulate(copy, (start_low, start_high), f"{layer.name}_copy{i}", start_grid if i == 1 else step)
-            return view(layer.name)
+            return view(layer.name, ranges[start.name])
+        if isinstance(layer, keras.layers.Conv2D) and id(args[0]) in views:  # reads the mean of the copies
+            kernel, bias = layer.get_weights()
+            return _conv(layer, *args, np.tile(kernel / side_by_side, (1, 1, side_by_side, 1)), bias)
         if id(layer) not in position:
             return None
         k = position[id(layer)]
@@ -273,7 +306,7 @@ def compensated_stream(graph, ranges, head_copies=4):
         base = layer.name.removesuffix("_add")
         accumulate(args[0][index], ranges[_producer(branches[k]).name], base,
                    start_grid if k == 0 and copies == 1 else step)
-        return view(base)
+        return view(base, ranges[layer.name])
 
     rebuilt = _rebuild(graph, replace)
     if any(span is None for span in fixed.values()):

@@ -59,6 +59,21 @@ class Scale(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tfsr")
+class Offset(keras.layers.Layer):
+    """Adds a constant (an ADD of a constant in TFLite; the int8 graph's dither)."""
+
+    def __init__(self, value, **kwargs):
+        super().__init__(**kwargs)
+        self.value = float(value)
+
+    def call(self, x):
+        return x + self.value
+
+    def get_config(self):
+        return {**super().get_config(), "value": self.value}
+
+
+@keras.saving.register_keras_serializable(package="tfsr")
 class PixelShuffle(keras.layers.Layer):
     """Sub-pixel upsampling: (H, W, C·r²) -> (r·H, r·W, C).
 

@@ -5,9 +5,9 @@ tfsr's own.) `quantized_graph` is the int8 graph (the export graph,
 `tfsr.export_graph.deployable`, rewritten by `tfsr.int8_graph`) with int8
 fake quantization exactly where TFLite's int8 kernels quantize: the uint8
 input, every convolution's output (after its bias and ReLU; the mean
-subtraction is a 1x1 convolution there), every addition and subtraction,
-and the clipped output; weights per output channel, symmetric, narrow
-range. Activation ranges start at calibrated min/max, except those the
+subtraction is a 1x1 convolution there), every addition, subtraction
+and constant offset, and the clipped output; weights per output channel,
+symmetric, narrow range. Activation ranges start at calibrated min/max, except those the
 rewrites fix. `to_int8` converts it with the ranges read from the graph,
 so the file computes what the simulation computes — every tfsr int8
 export is made this way. `quantization_budget` prices each part of
@@ -24,6 +24,7 @@ import tensorflow as tf
 from tfsr.evaluation import evaluate
 from tfsr.export_graph import deployable, quiet_conversion, with_fixed_batch
 from tfsr.int8_graph import int8_graph
+from tfsr.layers import Offset
 from tfsr.progress import progress_bar
 from tfsr.runtime import function_predictor
 
@@ -71,7 +72,7 @@ class Quantized(keras.layers.Layer):
         return x if self.output_quant is None else self.output_quant(x)
 
 
-_QUANTIZED_KINDS = (keras.layers.Conv2D, keras.layers.Add, keras.layers.Subtract)  # int8 kernels that requantize
+_QUANTIZED_KINDS = (keras.layers.Conv2D, keras.layers.Add, keras.layers.Subtract, Offset)  # int8 kernels that requantize
 
 
 def _quantized_layers(graph):
@@ -159,6 +160,7 @@ def tensor_groups(graph):
         role = re.sub(r"block\d+_", "block*_", layer.name)
         role = re.sub(r"_copy\d+", "", role)
         role = re.sub(r"_(step|error|carry)$", "_add", role)
+        role = re.sub(r"_view_offset$", "_view", role)
         groups.setdefault(role, []).append(layer.name)
     return groups
 
