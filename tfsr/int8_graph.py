@@ -111,6 +111,12 @@ def grid(step, low, high):
     return first * step, (first + 255) * step
 
 
+def _dithered_grid(low, high):
+    """(step, 8-bit range) for values in [low, high] plus a step of room either side for a dither."""
+    step = (high - low) / 252
+    return step, grid(step, low - step, high + step)
+
+
 def _finest(step, low, high, most=64):
     """The largest integer n ≤ ``most`` whose grid ``step``/n covers [low, high] (at least 1)."""
     n = most
@@ -268,14 +274,14 @@ def compensated_stream(graph, ranges, head_copies=4, view_copies=2):
         hi, lo = carried["hi"], carried["lo"]
         if side_by_side == 1:
             return keras.layers.Add(name=f"{base}_view")([hi, lo])
-        view_step = (span[1] - span[0]) / 252  # room for the dither and the carry
+        view_step, view_range = _dithered_grid(*span)  # the step of room also holds the carry
         reach = max(map(abs, fixed[_producer(lo).name])) + view_step / 2
         copies = []
         for i, offset in enumerate(_dither(side_by_side, view_step)):
             shifted = Offset(offset, name=f"{base}_view_copy{i}_offset")(lo)
             copies.append(keras.layers.Add(name=f"{base}_view_copy{i}")([hi, shifted]))
             fixed[f"{base}_view_copy{i}_offset"] = _symmetric(reach)
-            fixed[f"{base}_view_copy{i}"] = grid(view_step, span[0] - view_step, span[1] + view_step)
+            fixed[f"{base}_view_copy{i}"] = view_range
         stacked = keras.layers.Concatenate(name=f"{base}_view")(copies)
         views.add(id(stacked))
         return stacked
@@ -329,8 +335,7 @@ def dithered_output(graph, ranges, copies=4):
         return graph, {}
     low = min(ranges[c.name][0] for c in convs) / copies
     high = max(ranges[c.name][1] for c in convs) / copies
-    step = (high - low) / 252  # room for the dither (one step) and a whole-level zero point
-    span = grid(step, low - step, high + step)
+    step, span = _dithered_grid(low, high)
     branch_convs = {id(c) for c in convs}
 
     def replace(layer, args):
