@@ -9,6 +9,7 @@ from test_export import TOOLS, trained_tiny
 
 from tfsr.data import resolve
 from tfsr.export import op_names, tensor_types
+from tfsr.export_graph import deployable
 from tfsr.quantization import (
     correct_biases,
     fine_tune,
@@ -21,8 +22,20 @@ from tfsr.runtime import LiteRTPredictor
 from tfsr.verify import calibration_patches, compare_predictor
 
 
+# Where the int8 file and its simulation part, and by how much (measured in docs/int8.md, "Kernels and
+# CPUs"): the int8 graph's compensated additions land exactly on rounding ties (their grids are powers of two
+# apart), and each kernel family breaks ties its own way — TensorFlow's fake quantization half up, LiteRT's
+# reference ADD by its 31-bit multipliers, XNNPACK by its own. So which pixels round up differs, not how
+# much error there is. Over tiny models trained with seeds 1-5 (this file's and tools/studies/int8_kernels.py's),
+# file against simulation: max 1-2 grey levels, mean 0.02-0.23 (XNNPACK) and 0.04-0.29 (reference); MSE to the
+# float output within 2 % of the simulation's. The old bound (mean < 0.1) held for seed 1 on AVX2 by luck; an
+# AVX-512 VNNI machine trains a slightly different model and measured 0.13.
+MAX_TIE_DIFFERENCE, MEAN_TIE_DIFFERENCE = 2, 0.35
+
+
+@pytest.mark.parametrize("kernels", ["reference", "xnnpack"])
 @pytest.mark.parametrize("arch", ["wdsr_b", "edsr_baseline"])
-def test_int8_file_computes_what_the_fake_quantized_graph_simulates(arch, rng):
+def test_int8_file_computes_what_the_fake_quantized_graph_simulates(arch, kernels):
     model, _ = trained_tiny(arch, 2)
     source = resolve("sample", 2)
     _, quantized = quantized_graph(model, calibration_patches(source, count=8, size=32))
@@ -32,8 +45,27 @@ def test_int8_file_computes_what_the_fake_quantized_graph_simulates(arch, rng):
                                      "STRIDED_SLICE"}
     lr = np.stack([source.load(i)[0][:30, :30] for i in range(2)]).astype(np.float32)
     simulated = np.asarray(quantized(lr))
-    exported = LiteRTPredictor(data)(lr)
-    assert np.abs(simulated - exported).max() <= 2 and np.abs(simulated - exported).mean() < 0.1
+    exported = LiteRTPredictor(data, kernels=kernels)(lr)
+    difference = np.abs(simulated - exported)
+    assert difference.max() <= MAX_TIE_DIFFERENCE and difference.mean() < MEAN_TIE_DIFFERENCE
+    # The error that matters, the int8 file's against the float model, is the simulation's.
+    float_output = np.floor(np.clip(np.asarray(deployable(model)(lr)), 0, 255) + 0.5)
+    simulated_error = np.mean((simulated - float_output) ** 2)
+    assert abs(np.mean((exported - float_output) ** 2) - simulated_error) < 0.05 * simulated_error
+
+
+def test_xnnpack_computes_what_the_reference_kernels_compute():
+    model, _ = trained_tiny("edsr_baseline", 2)
+    source = resolve("sample", 2)
+    _, quantized = quantized_graph(model, calibration_patches(source, count=8, size=32))
+    data = to_int8(quantized)
+    lr = np.stack([source.load(i)[0][:30, :30] for i in range(2)]).astype(np.float32)
+    reference = LiteRTPredictor(data, kernels="reference")(lr)
+    xnnpack = LiteRTPredictor(data)(lr)
+    # Same ties, broken two ways (see above): measured max 1-2, mean 0.04-0.29 over seeds 1-5.
+    difference = np.abs(reference - xnnpack)
+    assert difference.max() <= MAX_TIE_DIFFERENCE and difference.mean() < MEAN_TIE_DIFFERENCE
+    assert difference.mean() > 0  # the two kernel sets really ran
 
 
 def test_fine_tuning_brings_the_int8_graph_closer_to_float():

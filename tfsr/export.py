@@ -252,7 +252,10 @@ def export_tflite(model, scale, path, quantize="float32", calibration=None, inpu
               "size_bytes": len(tflite), "ops": op_names(tflite), "tensor_types": tensor_types(tflite),
               "gpu_delegate": gpu_delegate_check(tflite),
               "latency_ms_litert_2_threads": litert_latency(tflite, input_size or (128, 128)),
-              "latency_input": list(input_size or (128, 128)), "latency_cpu": cpu_description()}
+              "latency_input": list(input_size or (128, 128)), "latency_cpu": cpu_description(),
+              # What ran the verification and the latency: XNNPACK's code (and, for int8, how it breaks
+              # rounding ties) depends on latency_cpu's instruction sets; see docs/int8.md.
+              "kernels": "xnnpack"}
     if input_size:
         context = context_pixels(model)
         report["tiling"] = {

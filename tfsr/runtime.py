@@ -21,17 +21,46 @@ class ModelError(ValueError):
     """A model file that cannot be used; the message names the file."""
 
 
+KERNELS = ("xnnpack", "reference")
+
+
+def for_reference_kernels(tflite_bytes):
+    """The model with its DEPTH_TO_SPACE marked version 1, which LiteRT's reference resolver registers.
+
+    The converter marks an int8 DEPTH_TO_SPACE version 2; the reference
+    resolver registers only version 1, though its kernel (a copy) handles
+    int8. Nothing else changes.
+    """
+    from ai_edge_litert.tools import flatbuffer_utils as fb
+    model = fb.read_model_from_bytearray(bytearray(tflite_bytes))
+    for index, code in enumerate(model.operatorCodes):
+        if fb.opcode_to_name(model, index) == "DEPTH_TO_SPACE":
+            code.version = 1
+    return bytes(fb.convert_object_to_bytearray(model))
+
+
 class LiteRTPredictor:
-    """Runs a TFLite model with the LiteRT interpreter (XNNPACK on CPU).
+    """Runs a TFLite model with the LiteRT interpreter.
 
     Takes float32 images in [0, 255]; quantizes them for a uint8/int8 input
     and dequantizes the output. A fixed-shape model gets smaller images
     padded (edge pixels repeated) to its size and the result cropped.
+    ``kernels``: ``xnnpack`` (the default, what apps run: XNNPACK picks
+    code for the CPU's instruction sets at run time) or ``reference``
+    (LiteRT's portable reference kernels: slow, the same integer
+    arithmetic on every CPU).
     """
 
-    def __init__(self, tflite_bytes, num_threads=None):
-        from ai_edge_litert.interpreter import Interpreter
-        self.interpreter = Interpreter(model_content=tflite_bytes, num_threads=num_threads or os.cpu_count())
+    def __init__(self, tflite_bytes, num_threads=None, kernels="xnnpack"):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        if kernels not in KERNELS:
+            raise ValueError(f"unknown kernels {kernels!r} ({', '.join(KERNELS)})")
+        self.kernels = kernels
+        if kernels == "reference":
+            tflite_bytes = for_reference_kernels(tflite_bytes)
+        resolver = OpResolverType.BUILTIN_REF if kernels == "reference" else OpResolverType.AUTO
+        self.interpreter = Interpreter(model_content=tflite_bytes, num_threads=num_threads or os.cpu_count(),
+                                       experimental_op_resolver_type=resolver)
         self.input = self.interpreter.get_input_details()[0]
         signature = self.input["shape_signature"]
         self.fixed = None if (signature[1:3] < 0).any() else tuple(int(n) for n in signature[1:3])
