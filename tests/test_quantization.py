@@ -21,7 +21,6 @@ from tfsr.quantization import (
 from tfsr.runtime import LiteRTPredictor
 from tfsr.verify import calibration_patches, compare_predictor
 
-
 # Where the int8 file and its simulation part, and by how much (measured in docs/int8.md, "Kernels and
 # CPUs"): the int8 graph's compensated additions land exactly on rounding ties (their grids are powers of two
 # apart), and each kernel family breaks ties its own way — TensorFlow's fake quantization half up, LiteRT's
