@@ -326,3 +326,23 @@ def test_skipped_images_are_left_out_of_the_run_and_its_summary(tmp_path):
         train(config, log=lines.append)
     assert "(3 images)" in lines[0] and "imgs" in lines[0]
     assert sum("tiny.png" in str(w.message) for w in caught) == 1  # checked once, not once per pipeline
+
+
+def test_a_run_trains_on_realesrgan_degraded_patches_and_shows_them(tmp_path):
+    from tfsr.training import _preview_crops, validation_data
+    config = tiny_config(tmp_path, steps=40, eval_every=20, checkpoint_every=20, degradation="realesrgan",
+                         sharpen_target=True)
+    result = train(config, log=lambda *_: None)
+    rows = read_csv(tmp_path / "run" / "metrics.csv")
+    assert float(rows[1]["loss"]) < float(rows[0]["loss"]) and result.final_step == 40
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert stored["degradation"] == "realesrgan" and stored["sharpen_target"] is True
+    # Validation (and the TensorBoard strips) see the chain's LR, one fixed draw per image.
+    source, _ = validation_data(config.resolved())
+    degraded_lr, _ = source.load(0)
+    clean_lr, _ = sample(4, "valid").load(0)
+    assert np.abs(degraded_lr.astype(float) - clean_lr).mean() > 1
+    _, lr, _ = _preview_crops(source, 4)[0]
+    h, w = clean_lr.shape[:2]
+    y, x = (h - 32) // 2, (w - 32) // 2
+    np.testing.assert_array_equal(lr, degraded_lr[y:y + 32, x:x + 32])

@@ -3,6 +3,7 @@
     python -m tfsr.evaluate --model best.keras --dataset set5 --data-dir ~/benchmark
     python -m tfsr.evaluate --arch bicubic --scale 4 --dataset set14
 """
+import json
 from pathlib import Path
 
 from tfsr import cli
@@ -23,8 +24,16 @@ def build_parser():
                    help="set5, set14, b100, urban100, manga109 (under --data-dir), div2k "
                         "(validation images), sample, or a folder (HR images, or HR/ + LR_bicubic/X<s>/)")
     p.add_argument("--data-dir", help="root of the datasets (default: $TFSR_DATA_DIR or ~/.tfsr/datasets)")
-    p.add_argument("--degradation", default="bicubic", choices=["bicubic", "unknown"],
-                   help="DIV2K degradation")
+    p.add_argument("--degradation", default="bicubic", metavar="CHAIN",
+                   help="the LR images scored on: bicubic (the set's LR, the papers' protocol), jpeg:Q (that LR "
+                        "saved as JPEG at quality Q), classical, bsrgan, realesrgan, mixed (made from the HR image, "
+                        "one fixed draw per image), or unknown (DIV2K's own files)")
+    p.add_argument("--degradation-seed", type=int, default=0,
+                   help="seed of the degraded LR images (each image's draw: this seed and its name)")
+    p.add_argument("--degradation-options", type=json.loads, metavar="JSON",
+                   help='override the chain\'s probabilities and ranges, e.g. \'{"noise_range": [2, 10]}\'')
+    p.add_argument("--save-lr", metavar="DIR",
+                   help="write the (degraded) LR images to this folder as <name>x<scale>.png, for other tools")
     p.add_argument("--convention", default="auto", choices=CONVENTIONS,
                    help="benchmark: Y channel, shave scale; div2k: RGB, shave scale+6; "
                         "auto: div2k for DIV2K, benchmark otherwise")
@@ -85,12 +94,20 @@ def main(argv=None):
         scale = args.scale
         upscale = lambda lr: bicubic_upscale(lr, scale)
         label = "bicubic (MATLAB imresize)"
-    source = resolve(args.dataset, scale, split="valid", data_dir=args.data_dir,
-                     degradation=args.degradation)
+    from tfsr.data.degradations import DegradationError, degradation
+    lr_files = "unknown" if args.degradation == "unknown" else "bicubic"
+    source = resolve(args.dataset, scale, split="valid", data_dir=args.data_dir, degradation=lr_files)
+    if lr_files != "unknown":
+        try:
+            chain = degradation(args.degradation, args.degradation_options)
+        except DegradationError as e:
+            raise cli.UserError(str(e)) from None
+        source = source.degraded(chain, args.degradation_seed)
     div2k = args.convention == "div2k" or (args.convention == "auto" and args.dataset.lower() == "div2k")
     convention = DIV2K if div2k else BENCHMARK
     page = ReportPage(Path(label).name, scale, convention) if args.report else None
-    report = evaluate(source, upscale, convention, args.save_images, on_result=page and page.add)
+    report = evaluate(source, upscale, convention, args.save_images, on_result=page and page.add,
+                      lr_dir=args.save_lr)
     print(f"\n{label}")
     print(report.table())
     if args.json:

@@ -30,7 +30,19 @@ def add_data_arguments(p):
                    help="div2k, sample (bundled photos), tfds:div2k/bicubic_x4, or a folder of images "
                         "(HR only, or HR/ with LR_bicubic/X<s>/)")
     p.add_argument("--data-dir", help="root of the datasets (default: $TFSR_DATA_DIR or ~/.tfsr/datasets)")
-    p.add_argument("--degradation", default="bicubic", choices=["bicubic", "unknown"], help="DIV2K degradation")
+    p.add_argument("--degradation", default="bicubic", metavar="CHAIN",
+                   help="how training LR patches are made: bicubic (the dataset's LR, the benchmarks' protocol), "
+                        "jpeg (bicubic then JPEG q 30-95), classical (blur, bicubic, noise, JPEG), bsrgan, "
+                        "realesrgan (Real-ESRGAN's second-order model), mixed (each patch draws one of those), "
+                        "or unknown (DIV2K's own unknown-degradation files)")
+    p.add_argument("--degradation-options", type=json.loads, metavar="JSON",
+                   help='override the chain\'s probabilities and ranges, e.g. \'{"jpeg_range": [50, 95]}\' '
+                        "(also the degradation_options key of --config; see tfsr/data/degradations.py)")
+    p.add_argument("--sharpen-target", action="store_true",
+                   help="train towards unsharp-masked HR patches, as Real-ESRGAN does")
+    p.add_argument("--eval-degradation", metavar="CHAIN",
+                   help="degradation of the validation LR images, one fixed draw per image (default: the "
+                        "training chain; bicubic for clean validation; jpeg:75 for a fixed quality)")
     p.add_argument("--batch-size", type=int, help=f"patches per batch ({recipe}: 16)")
     p.add_argument("--patch-size", type=int, help=f"LR patch side in pixels ({recipe}: 48)")
     p.add_argument("--loss", choices=["l1", "l2"], help=f"pixel loss ({recipe}: l1)")

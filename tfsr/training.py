@@ -27,6 +27,7 @@ import tensorflow as tf
 from tfsr import callbacks as cb
 from tfsr import progress
 from tfsr.data import resolve
+from tfsr.data.degradations import DegradationError, degradation
 from tfsr.data.images import atomic_output
 from tfsr.data.pipeline import (
     multiscale_training_dataset,
@@ -55,6 +56,9 @@ class TrainConfig:
     dataset: str = "div2k"
     data_dir: str = None
     degradation: str = "bicubic"
+    degradation_options: dict = None
+    sharpen_target: bool = False
+    eval_degradation: str = None
     steps: int = None
     batch_size: int = None
     patch_size: int = None
@@ -123,6 +127,29 @@ class TrainConfig:
                 raise ConfigError(f"--time-budget: {e}") from None
         if self.warmup_steps < 0:
             raise ConfigError(f"--warmup-steps must be >= 0, got {self.warmup_steps}")
+        if self.degradation == "unknown" and self.dataset != "div2k":
+            raise ConfigError("--degradation unknown is DIV2K's own LR files; it needs --dataset div2k")
+        try:
+            self.degradation_chain()
+            self.eval_degradation_chain()
+        except DegradationError as e:
+            raise ConfigError(str(e)) from None
+
+    def lr_files(self):
+        """Which LR files the dataset provides: DIV2K's ``unknown`` ones, or bicubic (made if absent)."""
+        return "unknown" if self.degradation == "unknown" else "bicubic"
+
+    def degradation_chain(self):
+        """The `Degradation` applied to training patches (None: the dataset's LR as it is)."""
+        if self.degradation in ("bicubic", "unknown"):
+            return None
+        return degradation(self.degradation, self.degradation_options)
+
+    def eval_degradation_chain(self):
+        """The `Degradation` of the validation LR images: ``eval_degradation``, else the training chain."""
+        if self.eval_degradation is None:
+            return self.degradation_chain()
+        return None if self.eval_degradation == "bicubic" else degradation(self.eval_degradation)
 
     def model_overrides(self):
         return {k: getattr(self, k) for k in MODEL_OPTIONS if getattr(self, k) is not None}
@@ -206,11 +233,13 @@ def _validation_source(config, scale):
     if spec is None:
         raise ConfigError(f"--eval-dataset is needed with --dataset {config.dataset} "
                          f"(e.g. set5 under --data-dir, or a folder)")
-    source = resolve(spec, scale, split="valid", data_dir=config.data_dir, degradation=config.degradation)
+    source = resolve(spec, scale, split="valid", data_dir=config.data_dir, degradation=config.lr_files())
     limit = config.eval_images or (10 if spec == "div2k" else None)  # EDSR validates on 0801-0810
-    if limit and isinstance(source, PairedSet):
-        source = PairedSet(source.name, source.scale, source.pairs[:limit])
-    return source
+    if not isinstance(source, PairedSet):
+        return source
+    if limit:
+        source = dataclasses.replace(source, pairs=source.pairs[:limit])
+    return source.degraded(config.eval_degradation_chain(), seed=config.seed)
 
 
 def _preview_crops(source, scale, count=3, size=32):
@@ -313,9 +342,10 @@ def training_data(config, seed):
     arch = get_arch(config.arch)
     scales = arch.scales if arch.multiscale else (config.scale,)
     kwargs = dict(batch_size=config.batch_size, patch_size=config.patch_size, cache=config.cache,
-                  patches_per_image=config.patches_per_image, skip_bad=config.skip_bad_images)
+                  patches_per_image=config.patches_per_image, skip_bad=config.skip_bad_images,
+                  degradation=config.degradation_chain(), sharpen_target=config.sharpen_target)
     sources = [resolve(config.dataset, s, split="train", data_dir=config.data_dir,
-                       degradation=config.degradation) for s in scales]
+                       degradation=config.lr_files()) for s in scales]
     # Checked here, once, so that the sources (and the run's summary) hold only the usable images.
     sources = [check_pairs(s, config.patch_size, config.skip_bad_images) if isinstance(s, PairedSet) else s
                for s in sources]
@@ -485,6 +515,7 @@ def _start_summary(config, net, params, train_source, val_source, start, resume,
         f"batch {config.batch_size}",
         f"  validation {val_source.name} ({len(val_source)} images) every {config.eval_every} steps; "
         f"bicubic {bicubic.psnr:.2f} dB / {bicubic.ssim:.4f} ({bicubic.convention})",
+        *_degradation_lines(config, val_source),
         f"  schedule   {_describe_schedule(config)}, loss {config.loss.upper()}",
         f"  run        {config.output}  ({'resumed at step ' + str(start) if resume else 'new'}; "
         f"strategy {config.strategy}, {strategy.num_replicas_in_sync} replica(s))",
@@ -495,6 +526,16 @@ def _start_summary(config, net, params, train_source, val_source, start, resume,
         lines += [f"             skipped {name}: {why}" for name, why in skipped.items()]
     lines.append("=" * 72)
     return "\n".join(lines)
+
+
+def _degradation_lines(config, val_source):
+    chain = config.degradation_chain()
+    validation = val_source.describe_input() if isinstance(val_source, PairedSet) else "as loaded"
+    if chain is None and validation.startswith("LR as loaded") and not config.sharpen_target:
+        return []
+    sharpened = ", targets sharpened (unsharp mask)" if config.sharpen_target else ""
+    return [f"  degrade    training: {chain.describe() if chain else 'LR as loaded'}{sharpened}; "
+            f"validation: {validation}"]
 
 
 def _describe_schedule(config):

@@ -51,12 +51,18 @@ def main(argv=None):
     except ValueError as e:
         raise cli.UserError(str(e)) from None
     config = TrainConfig(arch=args.arch, scale=args.scale, dataset=args.dataset, data_dir=args.data_dir,
-                         degradation=args.degradation, batch_size=args.batch_size, patch_size=args.patch_size,
+                         degradation=args.degradation, degradation_options=args.degradation_options,
+                         sharpen_target=args.sharpen_target, eval_degradation=args.eval_degradation,
+                         batch_size=args.batch_size, patch_size=args.patch_size,
                          loss=args.loss, seed=args.seed, eval_dataset=args.eval_dataset,
                          eval_images=args.eval_images, eval_crop=args.eval_crop,
                          cache=None if args.cache == "none" else args.cache,
                          patches_per_image=args.patches_per_image, skip_bad_images=args.skip_bad_images,
                          jit_compile=args.jit_compile).resolved()
+    try:
+        config.validate()
+    except ValueError as e:
+        raise cli.UserError(str(e)) from None
     tuner = make_tuner(args.arch, args.scale, args.tuner, space, output, args.max_trials, args.max_params,
                        args.max_flops, args.seed, args.hyperband_epochs)
     _, train_data = training_data(config, seed=args.seed)

@@ -1,15 +1,18 @@
 """tf.data pipelines: random aligned patches for training, whole images for validation.
 
 Training: decode -> cache -> shuffle (seeded) -> repeat -> random aligned
-crop -> random flip and 90° rotation -> batch -> prefetch, with parallel
-maps. Randomness is stateless and keyed on a per-element seed drawn from
-``seed``, so a run is reproducible whatever the parallelism.
+crop -> random flip and 90° rotation -> degradation of the LR patch and
+sharpening of the HR target (both optional, `tfsr.data.degradations`) ->
+batch -> prefetch, with parallel maps. Randomness is stateless and keyed on
+a per-element seed drawn from ``seed``, so a run is reproducible whatever
+the parallelism.
 """
 import warnings
 
 import numpy as np
 import tensorflow as tf
 
+from tfsr.data.degradations import sharpen
 from tfsr.data.images import ImageError, SkippedWarning
 from tfsr.data.sources import TfdsSource, check_pairs
 
@@ -90,8 +93,18 @@ def _crop_and_augment(lr, hr, seed, scale, patch_size, augment):
     return tf.cast(lr, tf.float32), tf.cast(hr, tf.float32)
 
 
+def _degrade(lr, hr, seed, degradation, sharpen_target):
+    """The patch's LR made by ``degradation`` from its HR and bicubic LR; the target sharpened if asked."""
+    if degradation is not None and not degradation.is_identity:
+        lr = degradation(hr, lr, tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), 1))
+    if sharpen_target:
+        hr = sharpen(hr)
+    return lr, hr
+
+
 def training_dataset(source, batch_size=16, patch_size=48, seed=0, cache="memory",
-                     patches_per_image=1, augment=True, skip_bad=False, counter=None):
+                     patches_per_image=1, augment=True, skip_bad=False, counter=None, degradation=None,
+                     sharpen_target=False):
     """Endless batches of (lr, hr) float32 patches in [0, 255].
 
     Args:
@@ -100,6 +113,9 @@ def training_dataset(source, batch_size=16, patch_size=48, seed=0, cache="memory
         cache: ``"memory"``, a file path for an on-disk cache, or None.
         patches_per_image: random patches cut from each image per pass.
         skip_bad: drop unreadable/too-small images with a warning instead of failing.
+        degradation: a `tfsr.data.degradations.Degradation` making each LR
+            patch from its HR patch (None: the source's LR as it is).
+        sharpen_target: unsharp-mask the HR patches, as Real-ESRGAN trains.
     """
     scale = source.scale
     ds = image_pairs(source, skip_bad, counter, min_lr_size=patch_size)
@@ -110,7 +126,8 @@ def training_dataset(source, batch_size=16, patch_size=48, seed=0, cache="memory
         ds = ds.flat_map(lambda lr, hr: tf.data.Dataset.from_tensors((lr, hr)).repeat(patches_per_image))
     seeds = tf.data.Dataset.random(seed=seed).batch(2)
     ds = tf.data.Dataset.zip(ds, seeds).map(
-        lambda pair, s: _crop_and_augment(pair[0], pair[1], s, scale, patch_size, augment),
+        lambda pair, s: _degrade(*_crop_and_augment(pair[0], pair[1], s, scale, patch_size, augment), s,
+                                 degradation, sharpen_target),
         num_parallel_calls=AUTOTUNE)
     if patches_per_image > 1:  # don't let a batch hold patches of one image only
         ds = ds.shuffle(batch_size * patches_per_image, seed=seed)

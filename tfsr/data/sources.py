@@ -5,9 +5,11 @@ file. When the LR file is absent it is made from the HR image with the
 MATLAB-compatible bicubic (HR first cropped to a multiple of the scale), the
 way published LR images were made.
 """
+import dataclasses
 import os
 import re
 import warnings
+import zlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -30,18 +32,47 @@ class Pair:
 
 @dataclass
 class PairedSet:
-    """A named list of `Pair`s at one scale."""
+    """A named list of `Pair`s at one scale.
+
+    With a ``degradation`` (`tfsr.data.degradations`), every LR image is
+    degraded on loading, with a seed fixed per image: ``seed`` and the
+    image's name (`image_seed`), so any machine, order or subset of the
+    images gives the same degraded LR.
+    """
 
     name: str
     scale: int
     pairs: list
+    degradation: object = None
+    seed: int = 0
 
     def __len__(self):
         return len(self.pairs)
 
     def load(self, index, keep_gray=False):
         """The (lr, hr) uint8 arrays of pair ``index``; HR cropped to LR·scale."""
-        return load_pair(self.pairs[index], self.scale, keep_gray)
+        pair = self.pairs[index]
+        lr, hr = load_pair(pair, self.scale, keep_gray)
+        if self.degradation is not None:
+            lr = self.degradation.apply(hr, lr, (self.seed, image_seed(pair.name)))
+        return lr, hr
+
+    def degraded(self, degradation, seed=0):
+        """This set with its LR images degraded by ``degradation`` (None or bicubic: as it is)."""
+        if degradation is None or degradation.is_identity:
+            return self
+        return dataclasses.replace(self, degradation=degradation, seed=seed)
+
+    def describe_input(self):
+        """What the LR images are, for result lines."""
+        if self.degradation is None:
+            return "LR as loaded (bicubic)"
+        return f"LR degraded by {self.degradation.describe()}, seed {self.seed} (per image: seed, crc32 of its name)"
+
+
+def image_seed(name):
+    """A stable 31-bit number for an image name (its CRC-32), the per-image part of a degradation seed."""
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF
 
 
 @dataclass
@@ -121,7 +152,7 @@ def check_pairs(paired, min_lr_size=1, skip_bad=False):
                       stacklevel=2)
     if not good:
         raise DataError(f"{paired.name}: no usable images left")
-    return PairedSet(paired.name, paired.scale, good)
+    return dataclasses.replace(paired, pairs=good)
 
 
 def _check_pair(pair, scale, min_lr_size):

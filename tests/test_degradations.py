@@ -1,0 +1,188 @@
+"""Degradations made in graph: each op does what it should, chains are seeded, options are checked."""
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import random_image
+
+from tfsr.data import imresize, sample
+from tfsr.data.degradations import (
+    DEFAULTS,
+    DegradationError,
+    _Seeds,
+    blur,
+    degradation,
+    gaussian_kernel,
+    gaussian_noise,
+    jpeg,
+    poisson_noise,
+    random_kernel,
+    sharpen,
+    sinc_kernel,
+)
+from tfsr.data.pipeline import training_dataset
+from tfsr.data.sources import image_seed
+
+CHAINS = [name for name in DEFAULTS]
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """A 96×96 HR patch with texture, and its MATLAB-bicubic x4 LR (float32)."""
+    hr = random_image(np.random.default_rng(3), 96, 96)
+    return tf.constant(hr, tf.float32), tf.constant(imresize(hr, 1 / 4), tf.float32)
+
+
+def high_frequency_energy(image):
+    """Mean squared Laplacian: what blur removes."""
+    x = np.asarray(image, np.float64)
+    lap = 4 * x[1:-1, 1:-1] - x[:-2, 1:-1] - x[2:, 1:-1] - x[1:-1, :-2] - x[1:-1, 2:]
+    return float(np.mean(lap ** 2))
+
+
+@pytest.mark.parametrize("name", CHAINS)
+def test_every_chain_gives_whole_grey_levels_of_the_lr_size_and_its_seed_reproduces_it(name, pair):
+    hr, lr = pair
+    chain = degradation(name)
+    draws = [chain(hr, lr, tf.constant([7, i], tf.int64)).numpy() for i in range(4)]
+    for out in draws:
+        assert out.shape == (24, 24, 3) and out.dtype == np.float32
+        assert out.min() >= 0 and out.max() <= 255 and np.array_equal(out, np.round(out))
+    assert np.array_equal(chain(hr, lr, tf.constant([7, 2], tf.int64)).numpy(), draws[2])
+    if name == "bicubic":
+        assert all(np.array_equal(out, lr.numpy()) for out in draws)
+    else:  # random: different seeds give different LR images, all different from plain bicubic
+        assert len({out.tobytes() for out in draws}) == 4
+        changed = [np.abs(out - lr.numpy()).mean() > 0.3 for out in draws]
+        assert all(changed) if name != "mixed" else any(changed)  # mixed may draw plain bicubic
+
+
+def test_chains_run_on_images_of_any_size_inside_tf_data():
+    hr = random_image(np.random.default_rng(0), 62, 90)
+    lr = imresize(hr, 1 / 2)
+    chain = degradation("mixed", {"weights": {"realesrgan": 1, "bsrgan": 1}})
+    out = chain.apply(hr, lr, (0, 1))
+    assert out.shape == lr.shape and out.dtype == np.uint8
+    ds = training_dataset(sample(2), batch_size=4, patch_size=12, seed=1, degradation=chain)
+    lr_batch, hr_batch = next(iter(ds))
+    assert lr_batch.shape == (4, 12, 12, 3) and hr_batch.shape == (4, 24, 24, 3)
+    again, _ = next(iter(training_dataset(sample(2), batch_size=4, patch_size=12, seed=1, degradation=chain)))
+    np.testing.assert_array_equal(lr_batch, again)  # a run's patches are reproducible
+
+
+def test_jpeg_quality_controls_the_error():
+    lr = tf.constant(sample(4).load(0)[0][:64, :64], tf.float32)  # a photograph (JPEG halves its colour detail)
+    errors = {q: float(np.abs(jpeg(lr, q).numpy() - lr.numpy()).mean()) for q in (30, 75, 100)}
+    assert errors[100] < errors[75] < errors[30]
+    assert errors[30] > 2 * errors[100]  # measured 8.5 against 3.0 (q100 still subsamples the colour)
+
+
+def test_blur_lowers_high_frequency_energy_and_keeps_the_mean(pair):
+    hr, _ = pair
+    energies = [high_frequency_energy(blur(hr, gaussian_kernel(sigma)).numpy()) for sigma in (0.5, 1.5, 3.0)]
+    assert high_frequency_energy(hr.numpy()) > energies[0] > energies[1] > energies[2]
+    assert abs(float(tf.reduce_mean(blur(hr, gaussian_kernel(2.0)) - hr))) < 0.5
+    # Anisotropic: blurs along its long axis (θ = 0: x, the columns) more than across it.
+    stripes = tf.constant(np.tile(np.array([0, 255], np.float32), (32, 16))[..., None].repeat(3, -1))
+    along_x = blur(stripes, gaussian_kernel(3.0, 0.3, 0.0)).numpy()
+    across = blur(tf.transpose(stripes, [1, 0, 2]), gaussian_kernel(3.0, 0.3, 0.0)).numpy()
+    assert along_x[:, 8:24].std() < 10 < across[8:24, :].std()
+
+
+def test_kernels_are_normalized_and_symmetric():
+    seeds = _Seeds(tf.constant([0, 5], tf.int64))
+    kernels = [sinc_kernel(np.pi / 3, 13), gaussian_kernel(2.0, 0.8, 0.4, 9)]
+    kernels += [random_kernel(seeds, DEFAULTS["realesrgan"]["kernel_prob"], 0.5, [0.2, 3], [0.5, 4], [1, 2])
+                for _ in range(10)]
+    for kernel in kernels:
+        k = kernel.numpy()
+        assert k.shape == (21, 21) and abs(k.sum() - 1) < 1e-5
+        np.testing.assert_allclose(k, k[::-1, ::-1], atol=1e-6)  # what FFT blurring assumes
+    assert np.count_nonzero(kernels[1].numpy()) == 81  # a 9×9 kernel padded to 21×21
+
+
+def test_noise_has_the_asked_strength():
+    seeds = _Seeds(tf.constant([1, 2], tf.int64))
+    flat = tf.fill([128, 128, 3], 128.0)
+    noisy = gaussian_noise(flat, seeds, 10.0, tf.constant(False)).numpy() - 128
+    assert noisy.std() == pytest.approx(10, rel=0.03)
+    assert np.corrcoef(noisy[..., 0].ravel(), noisy[..., 1].ravel())[0, 1] < 0.05
+    gray = gaussian_noise(flat, seeds, 10.0, tf.constant(True)).numpy() - 128
+    assert np.array_equal(gray[..., 0], gray[..., 2])
+    # Poisson noise grows with the signal (shot noise).
+    dark, bright = tf.fill([128, 128, 3], 20.0), tf.fill([128, 128, 3], 220.0)
+    std = [float(np.std(poisson_noise(x, seeds, 1.0, tf.constant(False)).numpy() - x.numpy())) for x in (dark, bright)]
+    assert std[1] > 2 * std[0] > 0
+
+
+def test_sharpening_raises_edge_contrast_and_leaves_flat_areas():
+    edge = np.zeros((64, 64, 3), np.float32)
+    edge[:, 32:] = 200
+    edge += 20
+    out = sharpen(tf.constant(edge)).numpy()
+    assert out[:, 33].mean() > 220 + 10 and out[:, 30].mean() < 20 - 5  # overshoot on both sides
+    np.testing.assert_allclose(out[:, :8], edge[:, :8], atol=0.5)  # far from the edge: unchanged
+    flat = tf.fill([32, 32, 3], 90.0)
+    np.testing.assert_allclose(sharpen(flat).numpy(), 90.0, atol=1e-3)
+
+
+@pytest.mark.parametrize("spec, options, message", [
+    ("foo", None, "unknown degradation 'foo'"),
+    ("jpeg:150", None, "quality 1-100"),
+    ("classical:75", None, "only jpeg takes an argument"),
+    ("jpeg", {"jpeg_rang": [30, 90]}, "unknown option 'jpeg_rang'"),
+    ("jpeg", {"jpeg_range": [90, 30]}, "jpeg_range must satisfy 1 <= low <= high <= 100"),
+    ("classical", {"noise_prob": 1.5}, "noise_prob is a probability"),
+    ("realesrgan", {"resize_prob": [0.5, 0.6, 0.1]}, "resize_prob must be 3 probabilities"),
+    ("mixed", {"weights": {"jpeg": 1, "sepia": 1}}, "unknown chain 'sepia'"),
+    ("mixed", {"jpeg": {"noise_range": [1, 2]}}, "degradation jpeg: unknown option 'noise_range'"),
+])
+def test_bad_options_name_what_is_wrong(spec, options, message):
+    with pytest.raises(DegradationError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        degradation(spec, options)
+
+
+def test_overrides_reach_the_chain(pair):
+    hr, lr = pair
+    clean = degradation("classical", {"blur_prob": 0, "noise_prob": 0, "jpeg_prob": 0})
+    out = clean(hr, lr, tf.constant([0, 0], tf.int64)).numpy()
+    # Only the bicubic step is left (TensorFlow's antialiased bicubic against MATLAB's: same kernel).
+    assert np.abs(out - lr.numpy()).mean() < 1.0
+    fixed = degradation("jpeg:75")
+    np.testing.assert_array_equal(fixed(hr, lr, tf.constant([0, 1], tf.int64)).numpy(), jpeg(lr, 75).numpy())
+    mixed = degradation("mixed", {"weights": {"jpeg": 1}, "jpeg": {"jpeg_range": [75, 75]}})
+    np.testing.assert_array_equal(mixed(hr, lr, tf.constant([0, 2], tf.int64)).numpy(), jpeg(lr, 75).numpy())
+
+
+def test_a_degraded_set_draws_one_fixed_lr_per_image():
+    source = sample(2, "valid")
+    degraded = source.degraded(degradation("jpeg:75"), seed=3)
+    lr, hr = degraded.load(0)
+    plain_lr, plain_hr = source.load(0)
+    np.testing.assert_array_equal(hr, plain_hr)
+    np.testing.assert_array_equal(lr, jpeg(tf.constant(plain_lr, tf.float32), 75).numpy().astype(np.uint8))
+    realistic = source.degraded(degradation("realesrgan"), seed=3)
+    first = realistic.load(1)[0]
+    np.testing.assert_array_equal(first, realistic.load(1)[0])
+    # The draw depends on the image's name, not its position: a subset gives the same LR.
+    subset = realistic.degraded(realistic.degradation, seed=3)
+    subset.pairs = subset.pairs[1:]
+    np.testing.assert_array_equal(subset.load(0)[0], first)
+    assert image_seed("baby") == image_seed("baby") != image_seed("bird")
+    assert "seed 3" in realistic.describe_input() and "realesrgan" in realistic.describe_input()
+    assert source.degraded(degradation("bicubic")) is source
+
+
+def test_evaluate_scores_a_degraded_protocol_and_writes_its_lr_files(tmp_path):
+    from tfsr.evaluate import main
+    main(["--arch", "bicubic", "--scale", "2", "--dataset", "sample", "--degradation", "jpeg:40",
+          "--degradation-seed", "5", "--json", str(tmp_path / "r.json"), "--save-lr", str(tmp_path / "lr")])
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert "jpeg:40" in report["input"] and "seed 5" in report["input"]
+    clean = main(["--arch", "bicubic", "--scale", "2", "--dataset", "sample", "--json", str(tmp_path / "c.json")])
+    assert clean is None
+    baseline = json.loads((tmp_path / "c.json").read_text())
+    assert report["psnr"] < baseline["psnr"] - 0.5  # JPEG q40 LR costs the bicubic baseline
+    written = sorted(p.name for p in (tmp_path / "lr").iterdir())
+    assert written == sorted(f"{p.name}x2.png" for p in sample(2, "valid").pairs)
