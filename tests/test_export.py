@@ -11,7 +11,7 @@ import pytest
 from conftest import random_image
 
 from tfsr.data import resolve
-from tfsr.export import (
+from tfsr.deploy.export import (
     ExportError,
     export_savedmodel,
     export_tflite,
@@ -20,10 +20,10 @@ from tfsr.export import (
     tensor_types,
     to_tflite,
 )
-from tfsr.export_graph import deployable
-from tfsr.inference import LiteRTPredictor, Upscaler, for_scale
-from tfsr.models import build
-from tfsr.verify import calibration_patches
+from tfsr.deploy.verify import calibration_patches
+from tfsr.inference import LiteRTPredictor, Upscaler
+from tfsr.inference.graph import deployable
+from tfsr.models import build, for_scale
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 TINY = {"edsr_baseline": dict(blocks=2, features=8), "mdsr_baseline": dict(blocks=1, features=8),
@@ -169,11 +169,11 @@ def test_failed_verification_writes_nothing(tmp_path, verify_set):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_export_tools_fail_cleanly_on_bad_input(tmp_path):
+def test_export_command_fails_cleanly_on_bad_input(tmp_path):
     (tmp_path / "junk.keras").write_bytes(b"junk")
-    for tool, extra in (("export_tflite.py", ["out.tflite"]), ("export_savedmodel.py", ["out_dir"])):
-        out = subprocess.run([sys.executable, str(TOOLS / tool), str(tmp_path / "junk.keras"),
-                              *[str(tmp_path / e) for e in extra]], check=False, capture_output=True, text=True)
+    for output in ("out.tflite", "out_dir"):
+        out = subprocess.run([sys.executable, "-m", "tfsr.export", str(tmp_path / "junk.keras"), str(tmp_path / output)],
+                             check=False, capture_output=True, text=True)
         assert out.returncode == 2
         assert out.stderr.strip().splitlines()[-1].startswith(f"error: {tmp_path / 'junk.keras'}: cannot be loaded")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.keras"]
@@ -188,8 +188,8 @@ SHIPPED_TFLITE = sorted(p.name for p in SHIPPED.glob("*.tflite"))
 @pytest.mark.parametrize("name", SHIPPED_TFLITE)
 def test_shipped_tflite_files_reproduce_their_reports(name, benchmark_root):
     """The files in saved_models/ still score what their reports (and README) say on Set5."""
-    from tfsr.inference import load_model
-    from tfsr.verify import compare
+    from tfsr.deploy.verify import compare
+    from tfsr.models import load_model
     path = SHIPPED / name
     report = json.loads(path.with_name(name + ".json").read_text())
     tflite = path.read_bytes()
@@ -208,7 +208,7 @@ def test_shipped_zoo_models_score_what_their_reports_say(name, benchmark_root):
     from tfsr.inference import upscaler
     from tfsr.models import pretrained
     from tfsr.models.complexity import count_params
-    from tfsr.presets import get_preset
+    from tfsr.models.presets import get_preset
     report = json.loads((SHIPPED / f"{name}.keras.json").read_text())
     model = pretrained(name)
     scale = get_preset(name).scale
@@ -224,7 +224,7 @@ def test_shipped_zoo_models_score_what_their_reports_say(name, benchmark_root):
 def test_shipped_savedmodel_serves_what_the_keras_model_computes(rng):
     import tensorflow as tf
 
-    from tfsr.inference import load_model
+    from tfsr.models import load_model
     served = tf.saved_model.load(str(SHIPPED / "wdsr_b_x4")).signatures["serving_default"]
     lr = random_image(rng, 20, 28)[None]
     expected = np.clip(np.round(load_model(SHIPPED / "wdsr_b_x4.keras")(lr.astype(np.float32)).numpy()), 0, 255)
@@ -245,7 +245,7 @@ def test_zoo_training_hours_count_session_gaps_at_the_runs_own_pace(tmp_path):
 
 
 def test_latencies_name_the_instruction_sets_they_depend_on():
-    from tfsr.verify import cpu_description
+    from tfsr.deploy.verify import cpu_description
     x86 = "processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu sse2 avx2 fma avx512f avx512_vnni\n" \
           "processor\t: 1\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu sse2 avx2 fma avx512f avx512_vnni\n"
     assert cpu_description(x86) == {"cpu": "AMD EPYC 9R14", "isa": ["fma", "avx2", "avx512f", "avx512_vnni"]}

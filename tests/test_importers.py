@@ -19,7 +19,8 @@ from tfsr.importers.torch_pickle import UnsafeCheckpointError, load_state_dict
 from tfsr.layers import DIV2K_RGB_MEAN, WeightNormalization
 
 MEAN = np.array(DIV2K_RGB_MEAN) * 255
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "import_weights.py"
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+COMMAND = [sys.executable, "-m", "tfsr.import_weights"]
 
 
 # --- an independent reference: krasserm's forward pass on the raw arrays ---
@@ -169,12 +170,12 @@ def test_flags_that_disagree_with_the_file_are_errors(tmp_path, rng):
 
 def test_import_tool_writes_a_model_or_fails_in_one_line(tmp_path, rng):
     write_keras2_h5(tmp_path / "w.h5", synthetic_layers(rng, "wdsr_a", True))
-    ok = subprocess.run([sys.executable, str(TOOL), str(tmp_path / "w.h5"), "--format", "krasserm",
+    ok = subprocess.run([*COMMAND, str(tmp_path / "w.h5"), "--format", "krasserm",
                          "--output", str(tmp_path / "w.keras")], check=False, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert keras.saving.load_model(tmp_path / "w.keras").name == "wdsr_a_x4"
     (tmp_path / "junk.h5").write_bytes(b"junk")
-    bad = subprocess.run([sys.executable, str(TOOL), str(tmp_path / "junk.h5"), "--format", "krasserm",
+    bad = subprocess.run([*COMMAND, str(tmp_path / "junk.h5"), "--format", "krasserm",
                           "--output", str(tmp_path / "junk.keras")], check=False, capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith(f"error: {tmp_path / 'junk.h5'}: ")
     assert not (tmp_path / "junk.keras").exists()
@@ -185,7 +186,7 @@ def test_import_tool_writes_a_model_or_fails_in_one_line(tmp_path, rng):
 def torch_reference():
     """tools/torch_reference.py, or skip when torch (a test-only extra) is absent."""
     pytest.importorskip("torch", reason="the EDSR-PyTorch tests need the test-only extra torch==2.13.0")
-    sys.path.insert(0, str(TOOL.parent))
+    sys.path.insert(0, str(TOOLS))
     import torch_reference
     return torch_reference
 

@@ -6,16 +6,8 @@ from PIL import Image
 
 from tfsr import upscale as upscale_cli
 from tfsr.data import imresize
-from tfsr.inference import (
-    ModelError,
-    for_scale,
-    load_model,
-    make_predictor,
-    self_ensemble,
-    upscale_tiled,
-    upscaler,
-)
-from tfsr.models import build
+from tfsr.inference import make_predictor, self_ensemble, upscale_tiled, upscaler
+from tfsr.models import ModelError, build, for_scale, load_model
 
 
 @pytest.fixture(scope="module")
@@ -132,14 +124,14 @@ NOISE = ("cuInit", "absl::InitializeLog", "XNNPACK", "I0000", "E0000", "W0000", 
 
 @pytest.fixture(scope="module")
 def tiny_tflite(tiny_model, tmp_path_factory):
-    from tfsr.export import tflite_float32
+    from tfsr.inference.convert import tflite_float32
     path = tmp_path_factory.mktemp("tflite") / "tiny.tflite"
     path.write_bytes(tflite_float32(for_scale(load_model(tiny_model))[0]))
     return path
 
 
 def test_presets_resolve_and_missing_ones_say_how_to_get_them(tmp_path, monkeypatch):
-    from tfsr import presets
+    from tfsr.models import presets
     from tfsr.models import pretrained
     model = pretrained("wdsr_b_x4")
     assert model.name == "wdsr_b_x4" and tuple(model(np.zeros((1, 6, 5, 3), "float32")).shape) == (1, 24, 20, 3)
@@ -147,7 +139,7 @@ def test_presets_resolve_and_missing_ones_say_how_to_get_them(tmp_path, monkeypa
         presets.preset_file("edsr_x9")
     monkeypatch.setattr(presets, "search_path", lambda: [tmp_path])
     with pytest.raises(presets.PresetError, match=r"wdsr_b_x3\.keras: preset wdsr_b_x3 is not on this machine"
-                                                  r".*clone it and `pip install -e \.`"):
+                                                  r".*the tfsr wheel.*`pip install -e \.`"):
         pretrained("wdsr_b_x3")
 
 
@@ -168,7 +160,7 @@ print("status", status, "tensorflow" in sys.modules, "keras" in sys.modules)
 
 
 def test_keras_models_are_converted_once_and_cached(tmp_path, tiny_model, rng):
-    from tfsr.model_files import content_key
+    from tfsr.inference.files import content_key
     Image.fromarray(random_image(rng, 12, 12)).save(tmp_path / "a.png")
     code = f"""
 import sys
@@ -195,7 +187,7 @@ def test_evaluate_and_upscale_take_tflite_files(tmp_path, tiny_model, tiny_tflit
     from tfsr import evaluate as evaluate_cli
     from tfsr.data import sample
     from tfsr.evaluation import evaluate
-    from tfsr.model_files import open_upscaler
+    from tfsr.inference.files import open_upscaler
     upscale, scale = open_upscaler(str(tiny_tflite))
     assert scale == 2
     keras_scores = evaluate(sample(2, "valid"), upscaler(for_scale(load_model(tiny_model))[0], 2,
@@ -231,8 +223,8 @@ def test_bad_tflite_files_are_one_line_errors(tmp_path):
 
 
 def test_fixed_size_tflite_is_tiled_to_fit(tmp_path, tiny_model, rng):
-    from tfsr.export import tflite_float32
-    from tfsr.model_files import open_upscaler
+    from tfsr.inference.convert import tflite_float32
+    from tfsr.inference.files import open_upscaler
     model = for_scale(load_model(tiny_model))[0]
     (tmp_path / "fixed.tflite").write_bytes(tflite_float32(model, input_size=(40, 40)))
     upscale, _ = open_upscaler(str(tmp_path / "fixed.tflite"), overlap=8)
@@ -258,3 +250,22 @@ def test_progress_in_a_log_file_is_plain_lines(tmp_path):
         bar.set_description("camera.png", refresh=False)  # as tfsr.upscale names the image in progress
         bar.update(1)
     assert log.getvalue().startswith("camera.png: 1/1 (100%)")
+
+
+def test_a_corrupt_entry_in_a_read_only_cache_costs_only_the_conversion(tmp_path, tiny_model, monkeypatch):
+    from pathlib import Path
+
+    from tfsr.inference import files
+    monkeypatch.setenv("TFSR_CACHE", str(tmp_path / "cache"))
+    entry = tmp_path / "cache" / f"{files.content_key(tiny_model, None)}.tflite"
+    entry.parent.mkdir()
+    entry.write_bytes(b"corrupt")
+
+    def refuse(self, *args, **kwargs):  # what a read-only folder does to a non-root user
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    monkeypatch.setattr(files, "atomic_output", lambda path: refuse(path))
+    predictor, scale = files.cached_conversion(tiny_model, None)
+    assert scale == 2 and predictor(np.zeros((1, 6, 6, 3), np.float32)).shape == (1, 12, 12, 3)
+    assert entry.read_bytes() == b"corrupt"  # left as it was

@@ -6,11 +6,11 @@ import tensorflow as tf
 from test_export import trained_tiny
 
 from tfsr.data import resolve
-from tfsr.export_graph import deployable
-from tfsr.int8_graph import int8_graph, residual_chain
+from tfsr.deploy.int8_graph import int8_graph, residual_chain
+from tfsr.deploy.quantization import calibrated_ranges, quantized_graph
+from tfsr.deploy.verify import calibration_patches
+from tfsr.inference.graph import deployable
 from tfsr.layers import ChannelSlice
-from tfsr.quantization import calibrated_ranges, quantized_graph
-from tfsr.verify import calibration_patches
 
 
 @pytest.fixture(scope="module")

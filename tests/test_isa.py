@@ -19,8 +19,8 @@ from test_export import trained_tiny
 from test_quantization import MAX_TIE_DIFFERENCE, MEAN_TIE_DIFFERENCE
 
 from tfsr.data import resolve
-from tfsr.quantization import quantized_graph, to_int8
-from tfsr.verify import calibration_patches
+from tfsr.deploy.quantization import quantized_graph, to_int8
+from tfsr.deploy.verify import calibration_patches
 
 SHIPPED = Path(__file__).resolve().parents[1] / "saved_models" / "wdsr_b_x4_int8.tflite"
 CPUS = ("Haswell", "Nehalem")
@@ -30,7 +30,7 @@ CPUS = ("Haswell", "Nehalem")
 RUNNER = textwrap.dedent("""
     import sys
     import numpy as np
-    from tfsr.runtime import LiteRTPredictor
+    from tfsr.inference.runtime import LiteRTPredictor
     out = {}
     for i, path in enumerate(sys.argv[3:]):
         x = np.load(sys.argv[1])[:, :48, :48]

@@ -5,21 +5,14 @@ import sys
 
 import numpy as np
 import pytest
-from test_export import TOOLS, trained_tiny
+from test_export import trained_tiny
 
 from tfsr.data import resolve
-from tfsr.export import op_names, tensor_types
-from tfsr.export_graph import deployable
-from tfsr.quantization import (
-    correct_biases,
-    fine_tune,
-    quantization_budget,
-    quantized_graph,
-    tensor_groups,
-    to_int8,
-)
-from tfsr.runtime import LiteRTPredictor
-from tfsr.verify import calibration_patches, compare_predictor
+from tfsr.deploy.export import op_names, read_metadata, tensor_types
+from tfsr.deploy.quantization import fine_tune, quantized_graph, to_int8
+from tfsr.deploy.verify import calibration_patches
+from tfsr.inference.graph import deployable
+from tfsr.inference.runtime import LiteRTPredictor
 
 # Where the int8 file and its simulation part, and by how much (measured in docs/int8.md, "Kernels and
 # CPUs"): the int8 graph's compensated additions land exactly on rounding ties (their grids are powers of two
@@ -76,46 +69,20 @@ def test_fine_tuning_brings_the_int8_graph_closer_to_float():
     assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
 
 
-def test_bias_correction_leaves_every_int8_convolution_unbiased():
-    model, _ = trained_tiny("wdsr_b", 2)
-    patches = calibration_patches(resolve("sample", 2), count=8, size=32)
-    _, quantized = quantized_graph(model, patches)
-    first = correct_biases(model, quantized, patches)
-    assert max(first.values()) > 1e-3  # int8 weights and activations do shift the means
-    # Corrected in graph order, each layer's mean error was measured on its final input: nothing is left
-    # but what the second pass's own micro-shifts do by flipping a few roundings downstream.
-    assert max(correct_biases(model, quantized, patches).values()) < 5e-3 * max(first.values())
-
-
-def test_export_tool_fine_tunes_and_verifies_int8(tmp_path):
+def test_export_command_fine_tunes_verifies_and_records_int8(tmp_path):
     model, _ = trained_tiny("wdsr_b", 2)
     model.save(tmp_path / "m.keras")
-    out = subprocess.run([sys.executable, str(TOOLS / "export_tflite.py"), str(tmp_path / "m.keras"),
-                          str(tmp_path / "q.tflite"), "--quantize", "int8", "--qat-steps", "20", "--num-calibration",
-                          "8", "--max-psnr-drop", "5"], capture_output=True, text=True, check=False)
+    out = subprocess.run([sys.executable, "-m", "tfsr.export", str(tmp_path / "m.keras"), str(tmp_path / "q.tflite"),
+                          "--quantize", "int8", "--qat-steps", "20", "--num-calibration", "8", "--calibration-size",
+                          "32", "--calibration-degradation", "jpeg:60", "--held-out", "sample", "--metadata",
+                          "--max-psnr-drop", "5"], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     report = json.loads((tmp_path / "q.tflite.json").read_text())
     assert report["passed"] and "FLOAT32" not in report["tensor_types"]
     assert report["exported"]["psnr"] > report["keras"]["psnr"] - 5
-
-
-def test_quantization_budget_prices_each_part_and_the_whole_matches_the_int8_file():
-    model, scale = trained_tiny("wdsr_b", 2)
-    source = resolve("sample", 2)
-    valid = resolve("sample", 2, split="valid")
-    patches = calibration_patches(source, count=8, size=32)
-    graph, quantized = quantized_graph(model, patches)
-    groups = tensor_groups(graph)
-    assert set(groups) == {"normalize", "head", "head_add", "head_view", "body_block*_expand", "body_block*_low_rank",
-                           "body_block*_reduce", "body_block*_add", "body_block*_view", "tail", "skip", "add_skip"}
-    assert sorted(groups["body_block*_add"]) == sorted(
-        ["body_block0_add", "body_block0_step", "body_block0_error", "body_block0_carry",
-         "body_block1_add", "body_block1_step", "body_block1_error", "body_block1_carry"])
-    rows = {row["part"]: row for row in quantization_budget(model, patches, valid)}
-    assert len(rows) == 4 + len(groups)
-    converted = compare_predictor(model, scale, LiteRTPredictor(to_int8(quantized)), valid)
-    assert abs(rows["everything"]["drop"] - converted["psnr_drop"]) < 0.02
-    # The output's [0, 255] range rounds to whole grey levels, as scoring does anyway: it costs nothing
-    # (beyond the input offset's border rounding, a few hundredths of a grey level on a few pixels).
-    assert abs(rows["outputs of add_skip"]["drop"]) < 1e-4
-    assert rows["weights"]["psnr"] != rows["float"]["psnr"]
+    calibration = {"dataset": "sample/train", "patches": 8, "patch_size": 32, "qat_steps": 20, "qat_lr": 1e-5}
+    assert calibration.items() <= report["calibration"].items() and "jpeg:60" in report["calibration"]["input"]
+    assert read_metadata((tmp_path / "q.tflite").read_bytes())["calibration"] == report["calibration"]
+    held_out = report["held_out"]
+    assert held_out["dataset"] == "sample/valid" and held_out["psnr_drop"] == pytest.approx(
+        held_out["keras"]["psnr"] - held_out["exported"]["psnr"])

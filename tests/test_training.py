@@ -12,10 +12,9 @@ import tensorflow as tf
 
 from tfsr.data import sample
 from tfsr.evaluation import evaluate
-from tfsr.inference import load_model, upscaler
-from tfsr.models import build
+from tfsr.inference import upscaler
+from tfsr.models import build, load_model
 from tfsr.train import config_from_args
-from tfsr.trainers import MultiScaleTrainer, Trainer
 from tfsr.training import (
     TrainConfig,
     TrainingError,
@@ -23,6 +22,7 @@ from tfsr.training import (
     make_optimizer,
     train,
 )
+from tfsr.training.trainers import MultiScaleTrainer, Trainer
 
 TINY = dict(arch="wdsr_b", dataset="sample", blocks=2, features=16, patch_size=16, batch_size=4,
             eval_crop=48, cache="memory")
@@ -183,7 +183,7 @@ def test_cli_reports_bad_dataset_in_one_line(tmp_path):
 
 
 def test_cosine_schedule_warms_up_and_ends_at_zero():
-    from tfsr.optimization import LearningRate
+    from tfsr.training.optimization import LearningRate
     schedule = LearningRate(1e-3, "cosine", total_steps=110, warmup_steps=10)
     assert float(schedule(0)) == pytest.approx(1e-4)  # warm-up: lr·(step+1)/10
     assert float(schedule(9)) == pytest.approx(1e-3)
@@ -195,7 +195,7 @@ def test_cosine_schedule_warms_up_and_ends_at_zero():
 
 
 def test_durations_parse():
-    from tfsr.optimization import format_duration, parse_duration
+    from tfsr.training.optimization import format_duration, parse_duration
     assert [parse_duration(t) for t in ("2h30m", "90m", "45s", "1.5h", "3600", 12)] == [9000, 5400, 45, 5400,
                                                                                       3600, 12]
     assert format_duration(9000) == "2h30m"
@@ -282,7 +282,7 @@ def test_a_damaged_checkpoint_is_a_one_line_error(tmp_path):
 
 def test_weight_average_warms_up():
     """Early averages follow training instead of staying near the initial weights."""
-    from tfsr.optimization import AveragingAdam
+    from tfsr.training.optimization import AveragingAdam
     w = keras.Variable(np.zeros(3, "float32"))
     optimizer = AveragingAdam(0.1, ema_momentum=0.999)
     optimizer.build([w])
@@ -299,7 +299,7 @@ def test_weight_average_warms_up():
 def test_init_from_a_run_folder_takes_its_checkpoint(tmp_path):
     train(tiny_config(tmp_path, arch="wdsr_b", scale=2, steps=10, eval_every=10, checkpoint_every=10),
           log=lambda *_: None)
-    from tfsr.training import checkpoint_model
+    from tfsr.training.run import checkpoint_model
     x2 = checkpoint_model(tmp_path / "run")
     last = load_model(tmp_path / "run" / "last.keras")  # no --ema: the checkpoint's raw weights
     for a, b in zip(x2.get_weights(), last.get_weights()):
@@ -329,7 +329,7 @@ def test_skipped_images_are_left_out_of_the_run_and_its_summary(tmp_path):
 
 
 def test_a_run_trains_on_realesrgan_degraded_patches_and_shows_them(tmp_path):
-    from tfsr.training import _preview_crops, validation_data
+    from tfsr.training.run import _preview_crops, validation_data
     config = tiny_config(tmp_path, steps=40, eval_every=20, checkpoint_every=20, degradation="realesrgan",
                          sharpen_target=True)
     result = train(config, log=lambda *_: None)
@@ -346,3 +346,38 @@ def test_a_run_trains_on_realesrgan_degraded_patches_and_shows_them(tmp_path):
     h, w = clean_lr.shape[:2]
     y, x = (h - 32) // 2, (w - 32) // 2
     np.testing.assert_array_equal(lr, degraded_lr[y:y + 32, x:x + 32])
+
+
+def test_resume_on_another_validation_set_chooses_the_best_model_anew(tmp_path):
+    train(tiny_config(tmp_path, steps=20, eval_every=10, checkpoint_every=10), log=lambda *_: None)
+    first = json.loads((tmp_path / "run" / "best.json").read_text())
+    assert "sample/valid" in first["validation"]
+    other = tmp_path / "other"
+    other.mkdir()
+    import shutil
+    shutil.copy(sample(4, "valid").pairs[0].hr, other / "one.png")
+    config, _ = config_from_args(["--output", str(tmp_path / "run"), "--resume", "--steps", "30",
+                                  "--eval-dataset", str(other)])
+    train(config, resume=True, log=lambda *_: None)
+    best = json.loads((tmp_path / "run" / "best.json").read_text())
+    assert best["step"] == 30 and "other, 1 images" in best["validation"]  # not compared with the old set's score
+    assert json.loads((tmp_path / "run" / "best.previous.json").read_text()) == first
+    assert (tmp_path / "run" / "best.previous.keras").is_file()
+
+
+def test_init_from_a_model_sharing_no_layer_is_an_error(tmp_path):
+    from tfsr.training import ConfigError
+    build("edsr_baseline", 2, blocks=1, features=8).save(tmp_path / "edsr.keras")
+    with pytest.raises(ConfigError, match="no layer of it matches this wdsr_b_x4"):
+        copy_matching_layers(tmp_path / "edsr.keras", build("wdsr_b", 4, blocks=2, features=8))
+
+
+def test_mdsr_trains_only_at_the_scales_it_has_branches_for(tmp_path):
+    from tfsr.training import ConfigError
+    with pytest.raises(ConfigError, match="x2, x3, x4; --scale 8"):
+        tiny_config(tmp_path, arch="mdsr_baseline", scale=8).resolved().validate()
+    trainer = MultiScaleTrainer(build("mdsr_baseline", None, blocks=1, features=8))
+    trainer.compile(keras.optimizers.Adam(1e-2), "mae")
+    lr = np.zeros((2, 4, 4, 3), "float32")
+    with pytest.raises(tf.errors.InvalidArgumentError, match="a batch at a scale with no branch"):
+        trainer.fit(lr, np.zeros((2, 20, 20, 3), "float32"), epochs=1, verbose=0)  # an x5 batch

@@ -10,7 +10,7 @@ import keras_tuner as kt
 import pytest
 
 from tfsr import tune
-from tfsr.tuning import SRHyperModel
+from tfsr.training.tuning import SRHyperModel
 
 DATA = ["--dataset", "sample", "--batch-size", "4", "--patch-size", "16", "--eval-crop", "32",
         "--steps-per-trial", "6", "--scale", "2"]

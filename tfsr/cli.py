@@ -29,8 +29,8 @@ class UserError(Exception):
 def user_errors():
     """The exception types reported as a one-line error instead of a traceback."""
     from tfsr.data.images import DataError, ImageError
-    from tfsr.presets import PresetError
-    from tfsr.runtime import ModelError
+    from tfsr.errors import ModelError
+    from tfsr.models.presets import PresetError
     return (UserError, DataError, ImageError, ModelError, PresetError)
 
 
@@ -54,6 +54,16 @@ def run(main, argv=None):
             raise
         print(f"error: {message}", file=sys.stderr)
         return 2
+
+
+def entry_point(main):
+    """The console script of a command: ``run(main)``, exactly what ``python -m`` does.
+
+    (Console scripts call their target with no arguments and exit with what it returns.)
+    """
+    def console(argv=None):
+        return run(main, argv)
+    return console
 
 
 class _Verbose(argparse.Action):
@@ -94,7 +104,7 @@ def run_export(export, output):
     """Run a verified export, print its report; a failed verification is a one-line error."""
     import json
 
-    from tfsr.export import ExportError
+    from tfsr.deploy.export import ExportError
     try:
         report = export()
     except ExportError as e:

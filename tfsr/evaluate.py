@@ -81,8 +81,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     from tfsr.data import bicubic_upscale, resolve
     from tfsr.evaluation import evaluate
+    from tfsr.inference.files import open_upscaler
     from tfsr.metrics import BENCHMARK, DIV2K
-    from tfsr.model_files import open_upscaler
 
     if args.model:
         upscale, scale = open_upscaler(args.model, args.scale, args.tile, args.overlap, args.self_ensemble,
@@ -118,5 +118,7 @@ def main(argv=None):
         print(f"before/after page written to {args.report}")
 
 
+console = cli.entry_point(main)  # the tfsr-evaluate console script: exactly `python -m tfsr.evaluate`
+
 if __name__ == "__main__":
-    raise SystemExit(cli.run(main))
+    raise SystemExit(console())

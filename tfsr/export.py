@@ -1,283 +1,100 @@
-"""Exporting models for serving: SavedModel and TFLite (float32, float16, int8, int16x8).
+"""python -m tfsr.export: a model as a SavedModel folder or a TFLite file, verified before it is written.
 
-Every export starts from the export graph (`tfsr.export_graph.deployable`)
-and is verified against the Keras model before it is written. int8 files
-are converted from the fake-quantized int8 graph (`tfsr.quantization`,
-`tfsr.int8_graph`),
-so they compute what its simulation computes.
+    python -m tfsr.export best.keras wdsr_b_x4/                                   # SavedModel
+    python -m tfsr.export best.keras wdsr_b_x4_int8.tflite --quantize int8 --calibration ../shared/data/train
+    python -m tfsr.export wdsr_b_x4 wdsr_b_x4_fp32.tflite --input-size 128x128 --metadata
+
+The output's name decides the format: ``.tflite`` is TFLite (float32,
+float16, dynamic-range, full-integer int8 with uint8 I/O, or int16x8),
+anything else a SavedModel folder (``serving_default``: uint8 -> uint8;
+``float32``: the unrounded float image; loads without tfsr). int8 ranges
+are calibrated on random LR patches of real images, and ``--qat-steps N``
+first fine-tunes the int8 graph on them (docs/int8.md). Every export is
+scored against the model it came from; the report is printed and saved as
+``OUT.json``, and nothing is written when the PSNR drop exceeds
+``--max-psnr-drop``.
 """
-import contextlib
-import io
-import json
-
-import keras
-import numpy as np
-import tensorflow as tf
-
-from tfsr.export_graph import deployable, quiet_conversion, with_fixed_batch
-from tfsr.quantization import quantized_graph, to_int8
-
-QUANTIZATIONS = ("float32", "float16", "dynamic", "int8", "int16x8")
-CALIBRATED = ("int8", "int16x8")  # the quantizations that need calibration patches
+from tfsr import cli
 
 
-def tflite_float32(model, input_size=None):
-    """A float32 TFLite flatbuffer of ``model``; dynamic H×W unless ``input_size``."""
-    return to_tflite(model, "float32", input_size)
+def build_parser():
+    p = cli.parser(__doc__.splitlines()[0], "python -m tfsr.export")
+    p.add_argument("model", help="a preset (e.g. wdsr_b_x4), a .keras file or a SavedModel folder")
+    p.add_argument("output", help="a .tflite file, or a folder for a SavedModel")
+    p.add_argument("--quantize", default="float32", choices=["float32", "float16", "dynamic", "int8", "int16x8"],
+                   help="TFLite weights/activations precision")
+    p.add_argument("--scale", type=int, help="the scale to export from a multi-scale (MDSR) model")
+    p.add_argument("--calibration", default="sample",
+                   help="int8/int16x8 calibration images: sample (bundled), div2k, a benchmark name or a folder")
+    p.add_argument("--calibration-degradation", default="bicubic", metavar="CHAIN",
+                   help="degrade the calibration (and fine-tuning) LR images by this chain, one fixed draw per "
+                        "image: the inputs a model for real photos will see (tfsr.data.degradations)")
+    p.add_argument("--num-calibration", type=int, default=200, help="random LR patches used for calibration")
+    p.add_argument("--calibration-size", type=int, default=64, help="LR calibration patch size")
+    p.add_argument("--input-size", type=cli.size, metavar="HxW",
+                   help="bake a fixed LR input size (GPU/NNAPI delegates prefer it); default dynamic")
+    p.add_argument("--metadata", action="store_true", help="embed name, scale, input range and normalisation")
+    p.add_argument("--verify-data", default="sample",
+                   help="images to verify on: sample, set5/set14/... under --data-dir, or a folder")
+    p.add_argument("--verify-degradation", default="bicubic", metavar="CHAIN",
+                   help="degrade the verification LR images by this chain (seed 0), e.g. jpeg:75")
+    p.add_argument("--held-out", metavar="DATASET",
+                   help="also score the export on this set (e.g. set14) and record its drop in the report")
+    p.add_argument("--data-dir", help="root of the datasets")
+    p.add_argument("--qat-steps", type=int, default=0,
+                   help="int8: quantization-aware fine-tuning steps on the calibration images before converting "
+                        "(0: post-training quantization only)")
+    p.add_argument("--qat-lr", type=float, default=1e-5, help="learning rate of the fine-tuning")
+    p.add_argument("--max-psnr-drop", type=float,
+                   help="refuse the export above this PSNR loss in dB (default 0.1 for int8 and int16x8, "
+                        "0.01 otherwise)")
+    return p
 
 
-def to_tflite(model, quantize="float32", input_size=None, calibration=None):
-    """Convert to TFLite.
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from tfsr.data import resolve
+    from tfsr.data.degradations import DegradationError, degradation
+    from tfsr.deploy.export import CALIBRATED, export_savedmodel, export_tflite
+    from tfsr.deploy.verify import calibration_patches
+    from tfsr.models import for_scale, load_model
 
-    Args:
-        quantize: ``float32``; ``float16`` (half weights); ``dynamic`` (int8
-            weights, float activations); ``int8`` (full integer: int8 ops,
-            uint8 input and output; the fake-quantized int8 graph with
-            ranges calibrated on ``calibration``, converted with them);
-            ``int16x8`` (int8 weights, int16 activations, float input and
-            output, calibrated; DEPTH_TO_SPACE has no 16x8 kernel and runs
-            in float): the int8 file size at nearly float quality.
-        input_size: (height, width) to bake a static shape (GPU/NNAPI
-            delegates prefer it); None keeps H×W dynamic.
-        calibration: for int8 and int16x8, an iterable of float32 (1, h, w, 3) LR patches
-            in [0, 255].
-    """
-    if quantize == "int8":
-        if calibration is None:
-            raise ValueError("int8 quantization needs calibration patches")
-        return to_int8(quantized_graph(model, calibration)[1], input_size)
-    converter = tflite_converter(deployable(model), quantize, input_size, calibration)
-    with quiet_conversion():
-        return converter.convert()
-
-
-def tflite_converter(graph, quantize="float32", input_size=None, calibration=None):
-    """A TFLiteConverter for the Keras ``graph`` as it is, set up for ``quantize`` (see `to_tflite`).
-
-    For int8 it is the converter's own calibration (min/max of every tensor
-    on ``calibration``), which `to_tflite` no longer uses: its output sum
-    keeps its calibrated range instead of [0, 255], and the file lost 0.48
-    dB where the fake-quantized graph's lost 0.32 (docs/int8.md).
-    """
-    if quantize not in QUANTIZATIONS:
-        raise ValueError(f"unknown quantization {quantize!r} ({', '.join(QUANTIZATIONS)})")
-    converter = tf.lite.TFLiteConverter.from_keras_model(with_fixed_batch(graph, input_size))
-    if quantize == "float16":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
-    elif quantize == "dynamic":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif quantize in CALIBRATED:
-        if calibration is None:
-            raise ValueError(f"{quantize} quantization needs calibration patches")
-        patches = list(calibration)
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([p] for p in patches)
-        if quantize == "int8":
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.inference_input_type = tf.uint8
-            converter.inference_output_type = tf.uint8
-        else:
-            converter.target_spec.supported_ops = [
-                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
-                tf.lite.OpsSet.TFLITE_BUILTINS]
-    return converter
+    try:
+        verify_chain, calibration_chain = degradation(args.verify_degradation), degradation(args.calibration_degradation)
+    except DegradationError as e:
+        raise cli.UserError(str(e)) from None
+    model, scale = for_scale(load_model(args.model), args.scale, args.model)
+    verify_on = resolve(args.verify_data, scale, split="valid", data_dir=args.data_dir).degraded(verify_chain)
+    held_out = None
+    if args.held_out:
+        held_out = resolve(args.held_out, scale, split="valid", data_dir=args.data_dir).degraded(verify_chain)
+    if not args.output.endswith(".tflite"):
+        if args.quantize != "float32" or args.qat_steps or args.input_size:
+            raise cli.UserError(f"{args.output}: a SavedModel is float32 with a dynamic size; --quantize, "
+                                f"--qat-steps and --input-size are for .tflite outputs")
+        cli.run_export(lambda: export_savedmodel(model, scale, args.output, verify_on, args.max_psnr_drop or 0.01,
+                                                 held_out=held_out), args.output)
+        return
+    calibration = converted = provenance = None
+    if args.quantize in CALIBRATED:
+        source = resolve(args.calibration, scale, split="train", data_dir=args.data_dir).degraded(calibration_chain)
+        calibration = calibration_patches(source, args.num_calibration, args.calibration_size)
+        provenance = {"dataset": source.name, "input": source.describe_input(), "patches": args.num_calibration,
+                      "patch_size": args.calibration_size, "qat_steps": args.qat_steps,
+                      "qat_lr": args.qat_lr if args.qat_steps else None}
+    if args.qat_steps:
+        if args.quantize != "int8":
+            raise cli.UserError("--qat-steps fine-tunes for --quantize int8")
+        from tfsr.deploy.quantization import qat_int8
+        images = [source.load(i)[0] for i in range(len(source))]
+        converted = qat_int8(model, calibration, images, args.qat_steps, args.qat_lr, args.input_size)
+    cli.run_export(lambda: export_tflite(model, scale, args.output, args.quantize, calibration, args.input_size,
+                                         verify_on, args.max_psnr_drop, args.metadata, converted=converted,
+                                         calibration_info=provenance, held_out=held_out),
+                   args.output)
 
 
-def op_names(tflite_bytes):
-    """The sorted set of operators in a TFLite model."""
-    from ai_edge_litert.tools import flatbuffer_utils as fb
-    model = fb.read_model_from_bytearray(bytearray(tflite_bytes))
-    names = set()
-    for subgraph in model.subgraphs:
-        for op in subgraph.operators:
-            names.add(fb.opcode_to_name(model, op.opcodeIndex))
-    return sorted(names)
+console = cli.entry_point(main)  # the tfsr-export console script: exactly `python -m tfsr.export`
 
-
-def tensor_types(tflite_bytes):
-    """The sorted set of tensor types (FLOAT32, INT8, ...) in a TFLite model."""
-    from ai_edge_litert.tools import flatbuffer_utils as fb
-    model = fb.read_model_from_bytearray(bytearray(tflite_bytes))
-    return sorted({fb.type_to_name(t.type) for g in model.subgraphs for t in g.tensors})
-
-
-def context_pixels(model, probe=97):
-    """LR pixels of context an output pixel depends on (the receptive-field radius), measured.
-
-    One LR pixel of a random image is changed; the output pixels that move
-    lie within this many LR pixels of it. A tile run with at least this much
-    context on every side computes exactly what the whole image would.
-    """
-    x = np.random.default_rng(0).uniform(0, 255, (1, probe, probe, 3)).astype(np.float32)
-    centre = probe // 2
-    moved = x.copy()
-    moved[0, centre, centre] += 64.0
-    change = np.abs(np.asarray(model(moved)) - np.asarray(model(x))).max(axis=(0, 3))
-    scale = change.shape[0] // probe
-    rows, cols = np.nonzero(change > 0)
-    reach = max(np.abs(rows // scale - centre).max(), np.abs(cols // scale - centre).max())
-    if reach >= centre:
-        raise ValueError(f"{model.name}: receptive field wider than the {probe}-pixel probe")
-    return int(reach)
-
-
-def gpu_delegate_check(tflite_bytes):
-    """What TFLite's model analyzer says of the GPU delegate (``gpu_compatibility=True``).
-
-    Returns {"compatible", "warnings" (the analyzer's lines about
-    unsupported ops), "analyzer"}. The analyzer checks op support for the
-    GPU delegate of this TFLite version; it cannot promise runtime success
-    on a given phone.
-    """
-    captured = io.StringIO()
-    with contextlib.redirect_stdout(captured):  # the analyzer prints its report
-        tf.lite.experimental.Analyzer.analyze(model_content=tflite_bytes, gpu_compatibility=True)
-    text = captured.getvalue()
-    lines = text.splitlines()
-    return {"compatible": any("looks compatible with GPU delegate" in line for line in lines),
-            "warnings": [line.strip() for line in lines if "COMPATIBILITY WARNING" in line.upper()
-                         or "not supported" in line.lower()],
-            "analyzer": f"tf.lite.experimental.Analyzer, gpu_compatibility=True (TensorFlow {tf.__version__})"}
-
-
-def with_metadata(tflite_bytes, metadata):
-    """Embed a JSON dict as the model's ``tfsr`` metadata entry."""
-    from ai_edge_litert.tools import flatbuffer_utils as fb
-    model = fb.read_model_from_bytearray(bytearray(tflite_bytes))
-    buffer = fb.BufferT()
-    buffer.data = np.frombuffer(json.dumps(metadata).encode(), np.uint8)
-    model.buffers.append(buffer)
-    entry = fb.schema_fb.MetadataT()
-    entry.name = "tfsr"
-    entry.buffer = len(model.buffers) - 1
-    model.metadata = (model.metadata or []) + [entry]
-    return bytes(fb.convert_object_to_bytearray(model))
-
-
-def read_metadata(tflite_bytes):
-    """The ``tfsr`` metadata dict of a TFLite model, or None."""
-    from ai_edge_litert.tools import flatbuffer_utils as fb
-    model = fb.read_model_from_bytearray(bytearray(tflite_bytes))
-    for entry in model.metadata or []:
-        name = entry.name.decode() if isinstance(entry.name, bytes) else entry.name
-        if name == "tfsr":
-            return json.loads(bytes(model.buffers[entry.buffer].data).decode())
-    return None
-
-
-def save_savedmodel(model, path):
-    """Write a SavedModel with two signatures, loadable without tfsr.
-
-    ``serving_default``: uint8 RGB batch (N, H, W, 3) -> ``{"sr": uint8}``.
-    ``float32``: float32 RGB in [0, 255] -> ``{"sr": float32}`` (unrounded).
-    """
-    net = deployable(model)
-    archive = keras.export.ExportArchive()
-    archive.track(net)
-
-    def upscale_uint8(lr):
-        sr = net(tf.cast(lr, tf.float32))
-        return {"sr": tf.cast(tf.clip_by_value(tf.floor(sr + 0.5), 0, 255), tf.uint8)}
-
-    archive.add_endpoint("serving_default", upscale_uint8, [tf.TensorSpec((None, None, None, 3), tf.uint8, "lr")])
-    archive.add_endpoint("float32", lambda lr: {"sr": net(lr)},
-                         [tf.TensorSpec((None, None, None, 3), tf.float32, "lr")])
-    with quiet_conversion():
-        archive.write_out(str(path))
-
-
-class ExportError(ValueError):
-    """An export that failed its verification; nothing was written."""
-
-    def __init__(self, message, report=None):
-        super().__init__(message)
-        self.report = report
-
-
-def _check_and_report(report, path, what, max_psnr_drop):
-    report["max_psnr_drop"] = max_psnr_drop
-    report["passed"] = report["psnr_drop"] <= max_psnr_drop
-    if not report["passed"]:
-        raise ExportError(f"{path}: not written: {what} loses {report['psnr_drop']:.3f} dB PSNR on "
-                          f"{report['dataset']} (limit {max_psnr_drop} dB)", report)
-
-
-def export_savedmodel(model, scale, path, verify_on, max_psnr_drop=0.01):
-    """Write a verified SavedModel (see `save_savedmodel`) and ``<path>.json``."""
-    from tfsr.data.images import atomic_output
-    from tfsr.verify import compare_predictor
-
-    with atomic_output(path) as tmp:
-        save_savedmodel(model, tmp)
-        loaded = tf.saved_model.load(str(tmp))
-        serve = loaded.signatures["float32"]
-        report = {"file": str(path), "scale": scale, "signatures": {
-            "serving_default": "uint8 RGB (N, H, W, 3) -> {'sr': uint8}",
-            "float32": "float32 RGB [0, 255] (N, H, W, 3) -> {'sr': float32}"}}
-        report.update(compare_predictor(model, scale, lambda x: serve(lr=tf.constant(x))["sr"].numpy(),
-                                        verify_on))
-        _check_and_report(report, path, "the SavedModel", max_psnr_drop)
-    with atomic_output(f"{path}.json") as tmp:
-        tmp.write_text(json.dumps(report, indent=2))
-    return report
-
-
-def export_tflite(model, scale, path, quantize="float32", calibration=None, input_size=None, verify_on=None,
-                  max_psnr_drop=None, metadata=None, name=None, converted=None):
-    """Convert, verify and (only if verification passes) write a TFLite model.
-
-    Args:
-        model, scale: a single-scale Keras model and its scale.
-        calibration: for int8 and int16x8, float32 LR patches (see `tfsr.verify.calibration_patches`).
-        verify_on: a `PairedSet` scored with both models.
-        max_psnr_drop: largest accepted PSNR loss in dB (default 0.1 for
-            int8 and int16x8, 0.01 otherwise); more raises `ExportError` and writes nothing.
-        metadata: embed name, scale, input range and normalisation in the file.
-        converted: the TFLite bytes when already converted otherwise (e.g. by
-            `tfsr.quantization`); they are verified and written the same way.
-    Returns the verification report (also written as ``<path>.json``).
-    """
-    from tfsr.data.images import atomic_output
-    from tfsr.verify import compare, cpu_description, litert_latency
-
-    if max_psnr_drop is None:
-        max_psnr_drop = 0.1 if quantize in CALIBRATED else 0.01
-    tflite = converted if converted is not None else to_tflite(model, quantize, input_size, calibration)
-    if metadata:
-        tflite = with_metadata(tflite, describe(model, scale, quantize, name))
-    report = {"file": str(path), "quantize": quantize, "scale": scale,
-              "input": "uint8 RGB [0, 255]" if quantize == "int8" else "float32 RGB [0, 255]",
-              "input_size": list(input_size) if input_size else "dynamic",
-              "size_bytes": len(tflite), "ops": op_names(tflite), "tensor_types": tensor_types(tflite),
-              "gpu_delegate": gpu_delegate_check(tflite),
-              "latency_ms_litert_2_threads": litert_latency(tflite, input_size or (128, 128)),
-              "latency_input": list(input_size or (128, 128)), "latency_cpu": cpu_description(),
-              # What ran the verification and the latency: XNNPACK's code (and, for int8, how it breaks
-              # rounding ties) depends on latency_cpu's instruction sets; see docs/int8.md.
-              "kernels": "xnnpack"}
-    if input_size:
-        context = context_pixels(model)
-        report["tiling"] = {
-            "context_lr_pixels": context,
-            "tile_lr": [input_size[0] - 2 * context, input_size[1] - 2 * context],
-            "rule": f"cut the LR image into tiles of at most {input_size[0] - 2 * context}x"
-                    f"{input_size[1] - 2 * context}, run each with {context} pixels of real image around it "
-                    f"(windows shifted inwards at the borders, edge-padded to {input_size[0]}x{input_size[1]} "
-                    f"when the image is smaller), keep the centre x{scale}: the result equals whole-image "
-                    f"inference"}
-    report.update(compare(model, scale, tflite, verify_on, input_size))
-    _check_and_report(report, path, quantize, max_psnr_drop)
-    with atomic_output(path) as tmp:
-        tmp.write_bytes(tflite)
-    with atomic_output(f"{path}.json") as tmp:
-        tmp.write_text(json.dumps(report, indent=2))
-    return report
-
-
-def describe(model, scale, quantize, name=None):
-    """The metadata written into exported files."""
-    return {"name": name or model.name, "scale": scale, "quantization": quantize,
-            "input": "RGB, [0, 255] (uint8 for int8 models, float32 otherwise), batch 1, any H×W unless fixed",
-            "output": "RGB, [0, 255], scale·H × scale·W",
-            "normalisation": "inside the model: (x - DIV2K mean·255) / std in, × std + mean out"}
+if __name__ == "__main__":
+    raise SystemExit(console())

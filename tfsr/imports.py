@@ -6,6 +6,7 @@ command that never needs Keras starts without it; and the command lines
 import TensorFlow with its C++ start-up lines hidden.
 """
 import contextlib
+import importlib
 import importlib.abc
 import importlib.util
 import sys
@@ -50,3 +51,20 @@ def on_import(name, after=lambda: None, around=contextlib.nullcontext):
         after()
     elif not any(isinstance(f, _Finder) and f.name == name for f in sys.meta_path):
         sys.meta_path.insert(0, _Finder(name, around, after))
+
+
+def lazy_attributes(package, where):
+    """A module ``__getattr__`` for ``package`` that imports a name's submodule on first use.
+
+    ``where`` maps submodule names to the names they provide; a package's
+    public names then cost nothing until used (``import tfsr.inference``
+    does not import TensorFlow).
+    """
+    module_of = {name: module for module, names in where.items() for name in names}
+
+    def __getattr__(name):
+        if name not in module_of:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(f"{package}.{module_of[name]}"), name)
+
+    return __getattr__

@@ -134,7 +134,7 @@ def read_config_file(path):
 
 def config_from_args(argv):
     """TrainConfig from defaults, then --config FILE, then explicit flags; and --resume."""
-    from tfsr.training import ConfigError, TrainConfig, load_run_config
+    from tfsr.training.run import ConfigError, TrainConfig, load_run_config
     parser = build_parser()
     args = parser.parse_args(argv)
     given = {dest: getattr(args, dest) for dest in cli.explicit_options(parser, argv) if dest not in NOT_OPTIONS}
@@ -171,7 +171,7 @@ def main(argv=None):
     if args.logical_cpus:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * args.logical_cpus)
-    from tfsr.training import ConfigError, TrainingError, train
+    from tfsr.training.run import ConfigError, TrainingError, train
     try:
         train(config, resume=args.resume)
     except ConfigError as e:
@@ -181,5 +181,7 @@ def main(argv=None):
         return 1
 
 
+console = cli.entry_point(main)  # the tfsr-train console script: exactly `python -m tfsr.train`
+
 if __name__ == "__main__":
-    raise SystemExit(cli.run(main))
+    raise SystemExit(console())

@@ -10,7 +10,6 @@ and KERASTUNER_ORACLE_IP / KERASTUNER_ORACLE_PORT pointing at the chief.
 """
 import os
 import shutil
-import sys
 from pathlib import Path
 
 from tfsr import cli
@@ -42,8 +41,8 @@ def main(argv=None):
     from tfsr.data import bicubic_upscale
     from tfsr.data.images import atomic_output
     from tfsr.evaluation import evaluate
-    from tfsr.training import TrainConfig, training_data, validation_data
-    from tfsr.tuning import collect_results, make_tuner, search_space, write_reports
+    from tfsr.training.run import TrainConfig, training_data, validation_data
+    from tfsr.training.tuning import collect_results, make_tuner, search_space, write_reports
 
     output = Path(args.output or f"runs/tune_{args.arch}_x{args.scale}")
     try:
@@ -82,5 +81,7 @@ def main(argv=None):
         print(f"\nbest: trial {results[0]['trial']} {results[0]['val_psnr']:.3f} dB -> {output / 'best.keras'}")
     print(f"results: {output / 'results.csv'}, {output / 'results.md'}, {output / 'psnr_vs_params.png'}")
 
+console = cli.entry_point(main)  # the tfsr-tune console script: exactly `python -m tfsr.tune`
+
 if __name__ == "__main__":
-    sys.exit(cli.run(main))
+    raise SystemExit(console())

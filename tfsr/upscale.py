@@ -39,6 +39,9 @@ def build_parser():
     p.add_argument("--compare", metavar="HTML",
                    help="also write a self-contained before/after page: bicubic | model per image, in "
                         "synchronised zoomed views")
+    p.add_argument("--compare-with", nargs="+", default=[], metavar="MODEL",
+                   help="other models (presets or files, same scale) shown beside --model on the --compare page, "
+                        "e.g. --model wdsr_b_x4_real --compare-with wdsr_b_x4")
     p.add_argument("--backend", default="litert", choices=["litert", "function", "keras"],
                    help="inference backend (litert = LiteRT/XNNPACK, the fastest on CPU)")
     return p
@@ -128,7 +131,7 @@ def _size_or_zero(path):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from tfsr.data.images import ImageError, image_size
-    from tfsr.model_files import open_upscaler
+    from tfsr.inference.files import open_upscaler
     from tfsr.progress import progress_bar
 
     spec = args.model or f"wdsr_b_x{args.scale or 4}"
@@ -144,7 +147,11 @@ def main(argv=None):
     for message in errors:
         print(f"error: {message}", file=sys.stderr)
     output = Path(args.output)
-    page = ComparePage(Path(spec).name) if args.compare else None
+    if args.compare_with and not args.compare:
+        raise cli.UserError("--compare-with needs --compare PAGE.html")
+    others = {Path(other).name: open_upscaler(other, scale, args.tile or None, args.overlap, args.self_ensemble,
+                                              args.backend)[0] for other in args.compare_with}
+    page = ComparePage(Path(spec).name, others) if args.compare else None
     with progress_bar(total=sum(upscaler.tiles(h, w) for h, w in sizes.values()), unit="tile") as bar:
         done, failed = upscale_files(list(sizes), upscaler, output, args.format, args.png_level, bar,
                                      page and page.add)
@@ -159,19 +166,26 @@ def main(argv=None):
 
 
 class ComparePage:
-    """Bicubic | model per upscaled image, for ``--compare``."""
+    """Bicubic | other models | the model, per upscaled image, for ``--compare``.
 
-    def __init__(self, label):
-        self.label, self.items = label, []
+    ``others`` maps labels to upscalers run on each image for the page only.
+    """
+
+    def __init__(self, label, others=None):
+        self.label, self.others, self.items = label, others or {}, []
 
     def add(self, path, image, sr):
         from tfsr.data import bicubic_upscale
         from tfsr.report import comparison_item
-        rgb = np.repeat(image, 3, -1) if image.shape[-1] == 1 else image[..., :3]
-        sr_rgb = np.repeat(sr, 3, -1) if sr.shape[-1] == 1 else sr[..., :3]
+
+        def rgb(x):
+            return np.repeat(x, 3, -1) if x.shape[-1] == 1 else x[..., :3]
+
         scale = sr.shape[0] // image.shape[0]
-        self.items.append(comparison_item(path.name, {"bicubic": bicubic_upscale(rgb, scale),
-                                                      self.label: sr_rgb}))
+        panels = {"bicubic": bicubic_upscale(rgb(image), scale)}
+        panels.update({label: rgb(other(image)) for label, other in self.others.items()})
+        panels[self.label] = rgb(sr)
+        self.items.append(comparison_item(path.name, panels))
 
     def write(self, path, title, scale):
         from tfsr.data.images import atomic_output
@@ -181,5 +195,7 @@ class ComparePage:
                                                         f"model differs most from bicubic."))
 
 
+console = cli.entry_point(main)  # the tfsr-upscale console script: exactly `python -m tfsr.upscale`
+
 if __name__ == "__main__":
-    raise SystemExit(cli.run(main))
+    raise SystemExit(console())

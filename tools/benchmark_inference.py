@@ -121,10 +121,10 @@ def main():
     p.add_argument("--json", help="write the results here")
     args = p.parse_args()
 
+    from tfsr.deploy.verify import median_seconds
     from tfsr.inference import make_predictor
     from tfsr.models import build
     from tfsr.models.complexity import flops_per_lr_pixel
-    from tfsr.verify import median_seconds
 
     matmul = matmul_peak_gflops()
     peak = fma_peak_gflops() or matmul

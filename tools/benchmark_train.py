@@ -30,8 +30,8 @@ def keras_step_times(arch, scale, batch, patch, steps, jit):
     import tensorflow as tf
 
     from tfsr.models import build
-    from tfsr.trainers import Trainer
     from tfsr.training import TrainConfig, make_optimizer
+    from tfsr.training.trainers import Trainer
 
     trainer = Trainer(build(arch, scale))
     trainer.compile(make_optimizer(TrainConfig(arch=arch).resolved()), "mae", jit_compile=jit)

@@ -54,7 +54,7 @@ def startup(work, repeat):
     first = wall(upscale + ["--model", keras_model], cache)
     cached = [wall(upscale + ["--model", keras_model], cache) for _ in range(repeat)]
     imports = [float(subprocess.run(
-        [sys.executable, "-c", "import time; t = time.perf_counter(); import tfsr.upscale, tfsr.model_files, "
+        [sys.executable, "-c", "import time; t = time.perf_counter(); import tfsr.upscale, tfsr.inference.files, "
                                "ai_edge_litert.interpreter; print(time.perf_counter() - t)"],
         check=True, capture_output=True, text=True).stdout) for _ in range(repeat)]
     return {"preset_tflite_s": preset, "keras_first_call_s": first, "keras_cached_s": cached,
@@ -65,9 +65,9 @@ def folder(work, count, size):
     import keras
 
     from tfsr.data.images import write_image
-    from tfsr.export import tflite_float32
+    from tfsr.inference.convert import tflite_float32
+    from tfsr.inference.runtime import LiteRTPredictor, Upscaler
     from tfsr.models import build
-    from tfsr.runtime import LiteRTPredictor, Upscaler
     from tfsr.upscale import upscale_files
     keras.utils.set_random_seed(0)
     path = work / "edsr.tflite"

@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 from tfsr import cli
-from tfsr.tuning import plot_psnr_vs_params
+from tfsr.training.tuning import plot_psnr_vs_params
 
 
 def read_results(folder):

@@ -7,11 +7,17 @@ Writes, in saved_models/ (or --output), for preset NAME (default: the run
 folder's name):
 
   NAME.keras                 the run's best.keras (chosen on its validation set)
-  NAME.keras.json            Set5 and Set14 PSNR/SSIM (and bicubic's), parameters, FLOPs per LR
-                             pixel, the step, and the run's training time from its metrics.csv
+  NAME.keras.json            Set5 and Set14 PSNR/SSIM (and bicubic's) on clean LR and on each
+                             --score-degradations protocol, parameters, FLOPs per LR pixel, the
+                             step, and the run's training time from its metrics.csv
   NAME_float16.tflite(.json) float16 export, verified on Set5
   NAME_int8.tflite(.json)    full-integer int8 export (optionally quantization-aware
                              fine-tuned), verified on Set5; refused above --max-int8-drop
+
+A preset trained for degraded inputs (its ``inputs`` chain, e.g. the real
+presets' ``mixed``) is verified on Set5 degraded by that chain (seed 0),
+and its int8 ranges are calibrated and fine-tuned on training images
+degraded the same way: the protocol the model is for.
 """
 import csv
 import json
@@ -55,17 +61,21 @@ def main(argv=None):
     p.add_argument("--calibration", required=True, help="int8 calibration images (a folder or dataset name)")
     p.add_argument("--qat-steps", type=int, default=0, help="quantization-aware fine-tuning steps for int8")
     p.add_argument("--max-int8-drop", type=float, default=0.2, help="refuse the int8 export above this PSNR loss")
+    p.add_argument("--score-degradations", nargs="*", default=["jpeg:75", "classical"], metavar="CHAIN",
+                   help="degraded protocols (seed 0) to score on besides clean LR; the preset's own chain is added")
     args = p.parse_args(argv)
 
     from tfsr.data import resolve
+    from tfsr.data.degradations import degradation
     from tfsr.data.images import atomic_output
     from tfsr.data.sources import bicubic_upscale
+    from tfsr.deploy.export import ExportError, export_tflite
+    from tfsr.deploy.verify import calibration_patches
     from tfsr.evaluation import evaluate
-    from tfsr.export import ExportError, export_tflite
-    from tfsr.inference import load_model, upscaler
+    from tfsr.inference import upscaler
+    from tfsr.models import load_model
     from tfsr.models.complexity import count_params, flops_per_lr_pixel
-    from tfsr.presets import get_preset
-    from tfsr.verify import calibration_patches
+    from tfsr.models.presets import get_preset
 
     run = Path(args.run)
     preset = get_preset(args.name or run.name)
@@ -81,35 +91,48 @@ def main(argv=None):
               "mflops_per_lr_pixel": flops_per_lr_pixel(model) / 1e6,
               "training_hours": round(training_hours(run / "metrics.csv"), 2)}
     sr = upscaler(model, scale, backend="function")
-    for name in ("set5", "set14"):
-        data = resolve(name, scale, split="valid", data_dir=args.data_dir)
-        scored = evaluate(data, sr, progress=False)
-        bicubic = evaluate(data, lambda lr: bicubic_upscale(lr, scale), progress=False)
-        report[name] = {"psnr": scored.psnr, "ssim": scored.ssim, "bicubic_psnr": bicubic.psnr,
-                        "bicubic_ssim": bicubic.ssim, "convention": scored.convention}
-        print(f"{preset.name} {data.name} x{scale}: {scored.psnr:.2f} dB / {scored.ssim:.4f}  "
-              f"(bicubic {bicubic.psnr:.2f} / {bicubic.ssim:.4f})")
+    protocols = [None] + [spec for spec in dict.fromkeys(args.score_degradations + [preset.inputs]) if spec != "bicubic"]
+    for spec in protocols:
+        chain = degradation(spec) if spec else None
+        for name in ("set5", "set14"):
+            data = resolve(name, scale, split="valid", data_dir=args.data_dir).degraded(chain)
+            scored = evaluate(data, sr, progress=False)
+            bicubic = evaluate(data, lambda lr: bicubic_upscale(lr, scale), progress=False)
+            scores = {"psnr": scored.psnr, "ssim": scored.ssim, "bicubic_psnr": bicubic.psnr,
+                      "bicubic_ssim": bicubic.ssim, "convention": scored.convention, "input": scored.input}
+            if spec:
+                report.setdefault("degraded", {}).setdefault(spec, {})[name] = scores
+            else:
+                report[name] = scores
+            print(f"{preset.name} {data.name} x{scale} {spec or 'clean'}: {scored.psnr:.2f} dB / {scored.ssim:.4f}  "
+                  f"(bicubic {bicubic.psnr:.2f} / {bicubic.ssim:.4f})", flush=True)
     with atomic_output(f"{keras_file}.json") as tmp:
         tmp.write_text(json.dumps(report, indent=2))
 
-    set5 = resolve("set5", scale, split="valid", data_dir=args.data_dir)
-    source = resolve(args.calibration, scale, split="train")
+    own = degradation(preset.inputs)
+    set5 = resolve("set5", scale, split="valid", data_dir=args.data_dir).degraded(own)
+    set14 = resolve("set14", scale, split="valid", data_dir=args.data_dir).degraded(own)
+    source = resolve(args.calibration, scale, split="train").degraded(own)
     calibration = calibration_patches(source, 200, 64)
+    provenance = {"dataset": source.name, "input": source.describe_input(), "patches": 200, "patch_size": 64,
+                  "qat_steps": args.qat_steps, "qat_lr": 1e-5 if args.qat_steps else None}
     converted = None
     if args.qat_steps:
-        from tfsr.quantization import qat_int8
+        from tfsr.deploy.quantization import qat_int8
         images = [source.load(i)[0] for i in range(len(source))]
         converted = qat_int8(model, calibration, images, args.qat_steps)
     for quantize, extra in (("float16", {}), ("int8", {"calibration": calibration, "converted": converted,
-                                                        "max_psnr_drop": args.max_int8_drop})):
+                                                        "max_psnr_drop": args.max_int8_drop,
+                                                        "calibration_info": provenance})):
         path = out / f"{preset.name}_{quantize}.tflite"
         try:
             exported = export_tflite(model, scale, path, quantize, verify_on=set5, metadata=True, name=preset.name,
-                                     **extra)
+                                     held_out=set14, **extra)
         except ExportError as e:
             raise cli.UserError(str(e)) from None
-        print(f"{path}: {exported['exported']['psnr']:.3f} dB on Set5 (drop {exported['psnr_drop']:+.3f}), "
-              f"{exported['size_bytes'] / 1e6:.2f} MB")
+        print(f"{path}: {exported['exported']['psnr']:.3f} dB on {set5.describe_input()} Set5 "
+              f"(drop {exported['psnr_drop']:+.3f}, SSIM {exported['ssim_drop']:+.4f}; Set14 drop "
+              f"{exported['held_out']['psnr_drop']:+.3f}), {exported['size_bytes'] / 1e6:.2f} MB", flush=True)
     return 0
 
 

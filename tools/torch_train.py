@@ -116,8 +116,8 @@ def lockstep(args, module, optimizer, train, val):
 
     from tfsr.data import training_dataset
     from tfsr.models import build as build_tfsr
-    from tfsr.trainers import Trainer
     from tfsr.training import TrainConfig, make_loss, make_optimizer
+    from tfsr.training.trainers import Trainer
     keras.utils.set_random_seed(args.seed)
     net = build_tfsr(args.arch, args.scale, conv_init=args.conv_init)
     load_tfsr_weights(module, net, args.arch)

@@ -3,10 +3,16 @@
     >>> from tfsr.models import build, pretrained
     >>> model = build("wdsr_b", scale=4)       # a new network
     >>> model = pretrained("wdsr_b_x4")        # the WDSR-B x4 tfsr ships
-"""
-from tfsr.models.loading import pretrained
-from tfsr.models.mdsr import select_scale
-from tfsr.models.registry import ARCHS, Recipe, build, get_arch, hyperparameters
-from tfsr.presets import PRESETS
 
-__all__ = ["ARCHS", "PRESETS", "Recipe", "build", "get_arch", "hyperparameters", "pretrained", "select_scale"]
+Names are imported on first use: the presets (`tfsr.models.presets`) are
+read without importing Keras, which only building or loading a model needs.
+"""
+from tfsr.imports import lazy_attributes
+
+_WHERE = {
+    "registry": ("ARCHS", "Recipe", "build", "get_arch", "hyperparameters"),
+    "mdsr": ("select_scale",),
+    "loading": ("ModelError", "for_scale", "load_model", "model_scales", "pretrained"),
+    "presets": ("PRESETS", "Preset", "PresetError", "get_preset"),
+}
+__getattr__ = lazy_attributes(__name__, _WHERE)

@@ -9,9 +9,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfsr.errors import ModelError
 from tfsr.models.mdsr import select_scale
-from tfsr.presets import is_preset, preset_file
-from tfsr.runtime import ModelError
+from tfsr.models.presets import is_preset, preset_file
 
 
 def load_model(path):

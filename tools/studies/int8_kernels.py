@@ -14,11 +14,11 @@ import keras
 import numpy as np
 
 from tfsr.data import resolve
-from tfsr.export_graph import deployable
+from tfsr.deploy.quantization import quantized_graph, to_int8
+from tfsr.deploy.verify import calibration_patches
+from tfsr.inference.graph import deployable
+from tfsr.inference.runtime import LiteRTPredictor
 from tfsr.models import build
-from tfsr.quantization import quantized_graph, to_int8
-from tfsr.runtime import LiteRTPredictor
-from tfsr.verify import calibration_patches
 
 TINY = dict(blocks=2, features=8)
 

@@ -1,18 +1,19 @@
-"""Import weights trained elsewhere into a tfsr .keras model.
+"""python -m tfsr.import_weights: weights trained elsewhere as a tfsr .keras model.
 
-    python tools/import_weights.py wdsr-b-16-x4.h5 --format krasserm --output wdsr_b_x4.keras
-    python tools/import_weights.py edsr_baseline_x2-1bc95232.pt --format edsr-pytorch --arch edsr_baseline \\
+    python -m tfsr.import_weights wdsr-b-16-x4.h5 --format krasserm --output wdsr_b_x4.keras
+    python -m tfsr.import_weights edsr_baseline_x2-1bc95232.pt --format edsr-pytorch --arch edsr_baseline \\
         --scale 2 --output edsr_baseline_x2.keras
 
-Hyperparameters are read from the file; --arch/--scale/--blocks/... only check it.
+krasserm/super-resolution ``.h5`` files are read with h5py and EDSR-PyTorch
+``.pt``/``.pth`` state dicts by an allow-listed unpickler: no code in a
+weights file runs. Hyperparameters are read from the file; --arch/--scale/
+--blocks/... only check it.
 """
-import sys
-
 from tfsr import cli
 
 
 def build_parser():
-    p = cli.parser(__doc__.splitlines()[0], "python tools/import_weights.py")
+    p = cli.parser(__doc__.splitlines()[0], "python -m tfsr.import_weights")
     p.add_argument("src", help="the weights file (.h5 or .pt/.pth)")
     p.add_argument("--format", required=True, choices=["krasserm", "edsr-pytorch"],
                    help="krasserm/super-resolution Keras 2 .h5, or an EDSR-PyTorch state dict")
@@ -34,10 +35,9 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if not args.output.endswith(".keras"):
         raise cli.UserError(f"{args.output}: the output must be a .keras file")
-    import numpy as np
-
     from tfsr.data.images import atomic_output
     from tfsr.importers import WeightsError, import_weights
+    from tfsr.models.complexity import count_params
     try:
         model = import_weights(args.src, args.format, arch=args.arch, scale=args.scale, fold=args.fold,
                                res_scale=args.res_scale, blocks=args.blocks, features=args.features,
@@ -46,9 +46,10 @@ def main(argv=None):
         raise cli.UserError(str(e)) from None
     with atomic_output(args.output) as tmp:
         model.save(tmp)
-    params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    print(f"{args.src} -> {args.output}: {model.name}, {params:,} parameters")
+    print(f"{args.src} -> {args.output}: {model.name}, {count_params(model):,} parameters")
 
+
+console = cli.entry_point(main)  # the tfsr-import-weights console script: exactly `python -m tfsr.import_weights`
 
 if __name__ == "__main__":
-    sys.exit(cli.run(main))
+    raise SystemExit(console())

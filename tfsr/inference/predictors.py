@@ -1,20 +1,10 @@
-"""Running a trained Keras model on images of any size.
+"""A trained Keras model through a backend: LiteRT/XNNPACK, a ``tf.function`` or Keras ``predict``.
 
-`make_predictor` runs a model through a backend (LiteRT/XNNPACK, a
-``tf.function`` or Keras ``predict``), and `upscaler` puts that in an
-`Upscaler` (tiles with context, self-ensemble; see `tfsr.runtime`). Model
-loading (`load_model`, `for_scale`) is `tfsr.models.loading`'s.
+`make_predictor` gives the function, `upscaler` puts it in an `Upscaler`
+(tiles with context, self-ensemble; see `tfsr.inference.runtime`).
 """
-from tfsr.export import tflite_float32
-from tfsr.models.loading import ModelError, for_scale, load_model, model_scales  # noqa: F401  (re-exported)
-from tfsr.runtime import (  # noqa: F401  (re-exported: the runtime is part of inference)
-    LiteRTPredictor,
-    Upscaler,
-    function_predictor,
-    keras_predictor,
-    self_ensemble,
-    upscale_tiled,
-)
+from tfsr.inference.convert import tflite_float32
+from tfsr.inference.runtime import LiteRTPredictor, Upscaler, function_predictor, keras_predictor
 
 BACKENDS = ("litert", "function", "keras")
 DEFAULT_BACKEND = "litert"

@@ -1,6 +1,6 @@
 """The int8 export graph: exact rewrites that keep 8-bit tensors from rounding what matters.
 
-Three rewrites of the export graph (`tfsr.export_graph.deployable`), all exact
+Three rewrites of the export graph (`tfsr.inference.graph.deployable`), all exact
 in float, each removing or shrinking a rounding the int8 file would otherwise make:
 
 * **Compensated residual stream** (Kahan summation with int8 ops). A residual

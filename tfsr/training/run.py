@@ -24,7 +24,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfsr import callbacks as cb
 from tfsr import progress
 from tfsr.data import resolve
 from tfsr.data.degradations import DegradationError, degradation
@@ -36,13 +35,13 @@ from tfsr.data.pipeline import (
 )
 from tfsr.data.sources import PairedSet, bicubic_upscale, check_pairs
 from tfsr.evaluation import evaluate
-from tfsr.inference import load_model
 from tfsr.layers import walk_layers
 from tfsr.metrics import PSNR, SSIM
-from tfsr.models import build, get_arch, select_scale
+from tfsr.models import build, get_arch, load_model, select_scale
 from tfsr.models.complexity import count_params
-from tfsr.optimization import AveragingAdam, LearningRate, format_duration, parse_duration
-from tfsr.trainers import MultiScaleTrainer, Trainer
+from tfsr.training import callbacks as cb
+from tfsr.training.optimization import AveragingAdam, LearningRate, format_duration, parse_duration
+from tfsr.training.trainers import MultiScaleTrainer, Trainer
 
 MODEL_OPTIONS = ("blocks", "features", "expansion", "low_rank", "res_scale", "init", "conv_init")
 
@@ -127,6 +126,10 @@ class TrainConfig:
                 raise ConfigError(f"--time-budget: {e}") from None
         if self.warmup_steps < 0:
             raise ConfigError(f"--warmup-steps must be >= 0, got {self.warmup_steps}")
+        arch = get_arch(self.arch)
+        if arch.multiscale and self.scale not in arch.scales:
+            raise ConfigError(f"{self.arch} has branches for x{', x'.join(map(str, arch.scales))}; "
+                              f"--scale {self.scale} (the scale it validates at) is none of them")
         if self.degradation == "unknown" and self.dataset != "div2k":
             raise ConfigError("--degradation unknown is DIV2K's own LR files; it needs --dataset div2k")
         try:
@@ -310,6 +313,9 @@ def copy_matching_layers(source_path, net):
             continue
         layer.set_weights(other.get_weights())
         copied.append(layer.name)
+    if not copied:
+        raise ConfigError(f"--init-from {source_path}: no layer of it matches this {net.name} by name and shape, "
+                          f"so nothing would be copied (is it another architecture?)")
     return copied, skipped
 
 
@@ -458,7 +464,8 @@ def _train(config, resume, log, extra_callbacks, started):
         writers = {name: tf.summary.create_file_writer(str(output / "logs" / name))
                    for name in ("train", "validation")}
         validation = cb.Validation(output, config.eval_every, planned, trainer, net, evaluator, val_data,
-                                   _preview_crops(val_source, config.scale), writers)
+                                   _preview_crops(val_source, config.scale), writers,
+                                   _validation_identity(config, val_source))
         step_bar = cb.StepProgress(config.steps, trainer)
         callbacks += [step_bar, cb.ScalarLogger(writers["train"], trainer)]
     budget = None
@@ -526,6 +533,13 @@ def _start_summary(config, net, params, train_source, val_source, start, resume,
         lines += [f"             skipped {name}: {why}" for name, why in skipped.items()]
     lines.append("=" * 72)
     return "\n".join(lines)
+
+
+def _validation_identity(config, source):
+    """What validation scores are comparable within: the set, its images and crop, and its LR."""
+    if not isinstance(source, PairedSet):
+        return f"{source.name} (crop {config.eval_crop})"
+    return f"{source.name}, {len(source)} images, crop {config.eval_crop}, {source.describe_input()}"
 
 
 def _degradation_lines(config, val_source):

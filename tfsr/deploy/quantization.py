@@ -1,8 +1,8 @@
-"""Full-integer int8 in Keras 3: the fake-quantized export graph, its conversion, its costs, its fine-tuning.
+"""Full-integer int8 in Keras 3: the fake-quantized export graph, its conversion and its fine-tuning.
 
 (tensorflow-model-optimization needs the legacy tf_keras, so this is
 tfsr's own.) `quantized_graph` is the int8 graph (the export graph,
-`tfsr.export_graph.deployable`, rewritten by `tfsr.int8_graph`) with int8
+`tfsr.inference.graph.deployable`, rewritten by `tfsr.deploy.int8_graph`) with int8
 fake quantization exactly where TFLite's int8 kernels quantize: the uint8
 input, every convolution's output (after its bias and ReLU; the mean
 subtraction is a 1x1 convolution there), every addition, subtraction
@@ -10,10 +10,10 @@ and constant offset, and the clipped output; weights per output channel,
 symmetric, narrow range. Activation ranges start at calibrated min/max, except those the
 rewrites fix. `to_int8` converts it with the ranges read from the graph,
 so the file computes what the simulation computes — every tfsr int8
-export is made this way. `quantization_budget` prices each part of
-the graph; `correct_biases` removes the int8 graph's mean error per
-channel; `fine_tune` trains weights and ranges (straight-through
-gradients) to reproduce the float model.
+export is made this way. `fine_tune` trains weights and ranges
+(straight-through gradients) to reproduce the float model. (The int8
+study's tools, pricing each part of the graph and bias correction, are in
+tools/studies/int8_budget.py.)
 """
 import re
 
@@ -21,12 +21,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfsr.evaluation import evaluate
-from tfsr.export_graph import deployable, quiet_conversion, with_fixed_batch
-from tfsr.int8_graph import int8_graph
+from tfsr.deploy.int8_graph import int8_graph
+from tfsr.inference.graph import deployable, quiet_conversion, with_fixed_batch
 from tfsr.layers import Offset
 from tfsr.progress import progress_bar
-from tfsr.runtime import function_predictor
 
 
 class FakeQuant(keras.layers.Layer):
@@ -106,7 +104,7 @@ def calibrated_ranges(graph, patches):
 def quantized_graph(model, patches, outputs=None, kernels=True, rewrite=True):
     """(float int8 graph, its fake-quantized twin sharing the same weights) of a Keras SR model.
 
-    The float graph is the export graph with `tfsr.int8_graph`'s rewrites
+    The float graph is the export graph with `tfsr.deploy.int8_graph`'s rewrites
     (``rewrite`` False: the plain export graph). Ranges are calibrated
     min/max on ``patches``, except those the rewrites fix and the output
     clip's, which becomes the last layer's fixed [0, 255] range: an 8-bit
@@ -163,70 +161,6 @@ def tensor_groups(graph):
         role = re.sub(r"_view_offset$", "_view", role)
         groups.setdefault(role, []).append(layer.name)
     return groups
-
-
-def correct_biases(model, quantized, patches):
-    """Empirical bias correction: make each int8 convolution's output unbiased on ``patches``.
-
-    In graph order, every convolution's mean per-channel error (its int8
-    weights and bias on the int8 graph's input against the float layer on
-    the float graph's input, before the activation) is subtracted from its
-    bias (Nagel et al., "Data-Free Quantization", 2019, §4.2, with
-    measured rather than modelled statistics). A few dozen patches give
-    each mean over 10^5 pixels. ``quantized`` is changed in place (and with
-    it the float graph `quantized_graph` returned beside it, whose weights
-    it shares). Returns {layer name: largest |shift|}.
-    """
-    reference, _ = quantized_graph(model, patches)  # the same float graph, with its own weights
-    twin = quantized.layers[-1]
-    input_range = quantized.get_layer("input_range")
-    layers = [layer for layer in twin.layers if isinstance(layer, Quantized) and layer.quantize_kernel]
-    float_convs = [reference.get_layer(layer.inner.name) for layer in layers]
-    float_probe = keras.Model(reference.input, [conv.input for conv in float_convs])
-    batches = {}
-    for patch in patches:
-        batches.setdefault(patch.shape, []).append(patch)
-    batches = [input_range(np.concatenate(group)) for group in batches.values()]
-    float_inputs = [float_probe(batch) for batch in batches]
-    shifts = {}
-    for k, (layer, float_conv) in enumerate(zip(layers, float_convs)):
-        conv = layer.inner
-        int8_probe = keras.Model(twin.input, layer.input)
-        padding = conv.padding.upper()
-        total, count = 0.0, 0
-        for batch, float_input in zip(batches, float_inputs):
-            error = (tf.nn.conv2d(int8_probe(batch), layer.int8_kernel(), 1, padding) + conv.bias
-                     - tf.nn.conv2d(float_input[k], float_conv.kernel, 1, padding) - float_conv.bias)
-            total += tf.reduce_sum(error, axis=[0, 1, 2])
-            count += int(np.prod(error.shape[:3]))
-        shift = total / count
-        conv.bias.assign(conv.bias - shift)
-        shifts[conv.name] = float(tf.reduce_max(tf.abs(shift)))
-    return shifts
-
-
-def quantization_budget(model, patches, source):
-    """Where int8 loses PSNR: the drop on ``source`` with only one part of the graph quantized.
-
-    Rows (dicts with ``part``, ``psnr``, ``drop``): the whole int8 graph,
-    the weights alone, all activations, then each group of `tensor_groups`
-    alone. It runs in Keras (fake quantization), whose drop matches the
-    converted file's; the drops of the parts roughly add up to the whole.
-    """
-    graph, _ = quantized_graph(model, patches)
-
-    def psnr(net):
-        predict = function_predictor(net)
-        return evaluate(source, lambda lr: predict(lr[None].astype(np.float32))[0], progress=False).psnr
-
-    reference = psnr(deployable(model))
-    parts = {"everything": (None, True), "weights": ((), True), "activations": (None, False)}
-    parts.update({f"outputs of {group}": (names, False) for group, names in tensor_groups(graph).items()})
-    rows = [{"part": "float", "psnr": reference, "drop": 0.0}]
-    for part, (outputs, kernels) in parts.items():
-        value = psnr(quantized_graph(model, patches, outputs, kernels)[1])
-        rows.append({"part": part, "psnr": value, "drop": reference - value})
-    return rows
 
 
 def fine_tune(model, quantized, images, steps, lr=1e-5, batch=16, size=48, seed=0, progress=True):

@@ -181,21 +181,36 @@ class Validation(keras.callbacks.Callback):
     Scores with ``evaluator`` (a compiled model sharing the trained weights,
     with the PSNR/SSIM metrics), writes ``best.keras`` when validation PSNR
     improves, appends to ``metrics.csv`` and logs scalars and LR-bicubic /
-    SR / HR image strips to TensorBoard.
+    SR / HR image strips to TensorBoard. ``validation`` names the
+    validation set and its LR (``best.json`` keeps it): a resumed run
+    validating on something else does not compare its scores with the old
+    best, which is kept as ``best.previous.keras``/``.json``.
     """
 
-    def __init__(self, output, every, total_steps, trainer, net, evaluator, val_data, preview, writers):
+    def __init__(self, output, every, total_steps, trainer, net, evaluator, val_data, preview, writers,
+                 validation=None):
         super().__init__()
         self.output, self.every, self.total = Path(output), every, total_steps
         self.trainer, self.net, self.evaluator = trainer, net, evaluator
         self.val_data, self.preview, self.writers = val_data, preview, writers
+        self.validation = validation
         self.best = self._read_best()
         self.history = []
         self.seconds = 0.0  # duration of the last validation
 
     def _read_best(self):
         path = self.output / "best.json"
-        return json.loads(path.read_text()) if path.exists() else None
+        if not path.exists():
+            return None
+        best = json.loads(path.read_text())
+        if best.get("validation", self.validation) == self.validation:
+            return best
+        for suffix in ("keras", "json"):
+            if (self.output / f"best.{suffix}").exists():
+                (self.output / f"best.{suffix}").replace(self.output / f"best.previous.{suffix}")
+        progress.write(f"validation changed (best.json was chosen on {best['validation']}); the best model is "
+                       f"chosen anew, the old one kept as best.previous.keras")
+        return None
 
     def on_epoch_end(self, epoch, logs=None):
         step = global_step(self.trainer)
@@ -220,7 +235,8 @@ class Validation(keras.callbacks.Callback):
         improved = self.best is None or row["val_psnr"] > self.best["val_psnr"]
         if improved:
             save_atomic(self.net, self.output / "best.keras")
-            self.best = {"step": step, "val_psnr": row["val_psnr"], "val_ssim": row["val_ssim"]}
+            self.best = {"step": step, "val_psnr": row["val_psnr"], "val_ssim": row["val_ssim"],
+                         "validation": self.validation}
             with atomic_output(self.output / "best.json") as tmp:
                 tmp.write_text(json.dumps(self.best))
         progress.write(f"step {step}: validation PSNR {row['val_psnr']:.2f} dB, SSIM {row['val_ssim']:.4f}"

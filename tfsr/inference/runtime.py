@@ -14,12 +14,8 @@ import numpy as np
 
 from tfsr.color import luma
 from tfsr.data.imresize import imresize
+from tfsr.errors import ModelError
 from tfsr.quiet import quiet_stderr
-
-
-class ModelError(ValueError):
-    """A model file that cannot be used; the message names the file."""
-
 
 KERNELS = ("xnnpack", "reference")
 

@@ -17,11 +17,11 @@ import keras
 import keras_tuner as kt
 from keras_tuner.src import config as kt_config
 
-from tfsr.callbacks import save_atomic
 from tfsr.data.images import atomic_output
 from tfsr.models import build
 from tfsr.models.complexity import count_params, flops_per_lr_pixel
-from tfsr.training import make_evaluator, make_loss
+from tfsr.training.callbacks import save_atomic
+from tfsr.training.run import make_evaluator, make_loss
 
 DEFAULT_SPACES = {
     "edsr": {"blocks": [4, 8, 16, 32], "features": [32, 48, 64, 96, 128], "res_scale": [1.0, 0.1],

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from tfsr.evaluation import evaluate
-from tfsr.runtime import LiteRTPredictor, Upscaler, function_predictor, upscale_tiled
+from tfsr.inference.runtime import LiteRTPredictor, Upscaler, function_predictor, upscale_tiled
 
 _MARGIN = 16
 
@@ -104,10 +104,11 @@ def compare_predictor(keras_model, scale, predict, source, tile=None):
     keras_report = evaluate(source, keras_upscale, progress=False)
     exported_report = evaluate(source, exported_upscale, progress=False)
     return {
-        "dataset": source.name, "convention": keras_report.convention,
+        "dataset": source.name, "convention": keras_report.convention, "input": keras_report.input,
         "keras": {"psnr": keras_report.psnr, "ssim": keras_report.ssim},
         "exported": {"psnr": exported_report.psnr, "ssim": exported_report.ssim},
         "psnr_drop": keras_report.psnr - exported_report.psnr,
+        "ssim_drop": keras_report.ssim - exported_report.ssim,
         "max_pixel_difference": max(differences),
         "psnr_to_keras": float(np.mean(fidelity)),
     }

@@ -8,14 +8,16 @@ TensorFlow. The cache is ``$TFSR_CACHE``, else ``$XDG_CACHE_HOME/tfsr``,
 else ``~/.cache/tfsr``; a corrupt entry is rebuilt, and a read-only cache
 only costs the conversion.
 """
+import contextlib
 import hashlib
 import os
 from pathlib import Path
 
 from tfsr import __version__
 from tfsr.data.images import atomic_output
-from tfsr.presets import get_preset, is_preset, preset_file
-from tfsr.runtime import LiteRTPredictor, ModelError, Upscaler
+from tfsr.errors import ModelError
+from tfsr.inference.runtime import LiteRTPredictor, Upscaler
+from tfsr.models.presets import get_preset, is_preset, preset_file
 
 CONVERSION = "float32-v1"  # bump when the conversion changes: old cache entries are then ignored
 
@@ -43,9 +45,10 @@ def cached_conversion(path, scale, num_threads=None):
         try:
             return LiteRTPredictor.from_file(cached, num_threads)
         except ModelError:
-            cached.unlink(missing_ok=True)  # corrupt entry: rebuild it
-    from tfsr.export import tflite_float32
-    from tfsr.inference import for_scale, load_model
+            with contextlib.suppress(OSError):  # a read-only cache keeps its corrupt entry; it is not used
+                cached.unlink(missing_ok=True)  # corrupt entry: rebuild it
+    from tfsr.inference.convert import tflite_float32
+    from tfsr.models.loading import for_scale, load_model
     model, scale = for_scale(load_model(path), scale, str(path))
     data = tflite_float32(model)
     try:
@@ -77,7 +80,8 @@ def open_predictor(spec, scale=None, backend="litert", num_threads=None):
         return predictor, found
     if backend == "litert":
         return cached_conversion(path, scale, num_threads)
-    from tfsr.inference import for_scale, load_model, make_predictor
+    from tfsr.inference.predictors import make_predictor
+    from tfsr.models.loading import for_scale, load_model
     model, scale = for_scale(load_model(path), scale, str(path))
     return make_predictor(model, backend), scale
 

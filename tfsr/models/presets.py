@@ -1,10 +1,15 @@
 """Shipped models by name (keras-hub style presets): ``tfsr.models.pretrained("wdsr_b_x4")``.
 
-The files live in the repository's ``saved_models/`` folder: a ``.keras``
-model and its verified TFLite exports (``<name>_float16.tflite``,
-``<name>_int8.tflite``). They are looked up in ``$TFSR_MODELS``, then in
-``saved_models/`` beside the package (a clone installed with
-``pip install -e .``), then in ``~/.tfsr/models``.
+The files are made in the repository's ``saved_models/`` folder: a
+``.keras`` model and its verified TFLite exports (``<name>_float16.tflite``,
+``<name>_int8.tflite``). The wheel carries the float ones (``.keras``,
+``_float16.tflite`` and their reports, about 2.5 MB a preset) as package
+data in ``tfsr/models/weights/``, copied there by setup.py when it is
+built, so a preset works after ``pip install`` with no network; int8 files
+are made from them with ``tfsr-export``. Files are looked up in
+``$TFSR_MODELS``, then in the package, then in ``saved_models/`` beside
+the package (a clone installed with ``pip install -e .``), then in
+``~/.tfsr/models``.
 
 Importing this module does not import TensorFlow: the upscaler resolves a
 preset to its ``.tflite`` file and runs it with LiteRT alone.
@@ -20,12 +25,18 @@ class Preset:
     arch: str
     scale: int
     description: str
+    inputs: str = "bicubic"  # the degradation chain it was trained for (`tfsr.data.degradations`)
 
+
+_REAL = ("for real photos: trained on the mixed degradation chain (clean, JPEG, blur + noise + JPEG, BSRGAN, "
+         "Real-ESRGAN)")
 
 PRESETS = {p.name: p for p in (
     Preset("wdsr_b_x2", "wdsr_b", 2, "WDSR-B (16 blocks, 32 features) x2, trained by tfsr on the 291 images"),
     Preset("wdsr_b_x3", "wdsr_b", 3, "WDSR-B (16 blocks, 32 features) x3, trained by tfsr on the 291 images"),
     Preset("wdsr_b_x4", "wdsr_b", 4, "WDSR-B (16 blocks, 32 features) x4, trained by tfsr on the 291 images"),
+    Preset("wdsr_b_x2_real", "wdsr_b", 2, f"WDSR-B x2 {_REAL}", inputs="mixed"),
+    Preset("wdsr_b_x4_real", "wdsr_b", 4, f"WDSR-B x4 {_REAL}", inputs="mixed"),
 )}
 
 FORMATS = {"keras": ".keras", "float16": "_float16.tflite", "int8": "_int8.tflite"}
@@ -38,8 +49,10 @@ class PresetError(ValueError):
 
 def search_path():
     """The folders searched for preset files, in order."""
+    here = Path(__file__).resolve().parent
     folders = [Path(os.environ["TFSR_MODELS"])] if os.environ.get("TFSR_MODELS") else []
-    folders.append(Path(__file__).resolve().parent.parent / "saved_models")
+    folders.append(here / "weights")  # an installed wheel's package data
+    folders.append(here.parents[1] / "saved_models")  # a clone
     folders.append(Path.home() / ".tfsr" / "models")
     return folders
 
@@ -70,5 +83,5 @@ def preset_file(name, fmt="keras"):
             return folder / filename
     looked = ", ".join(str(f) for f in search_path())
     raise PresetError(f"{filename}: preset {name} is not on this machine (looked in {looked}); it ships in "
-                      f"saved_models/ of the tfsr repository: clone it and `pip install -e .`, "
+                      f"the tfsr wheel and in saved_models/ of the repository (clone it and `pip install -e .`), "
                       f"or copy the file into ~/.tfsr/models or $TFSR_MODELS")

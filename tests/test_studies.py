@@ -1,0 +1,46 @@
+"""The int8 study's instruments (tools/studies/int8_budget.py): they measure what they say."""
+import sys
+from pathlib import Path
+
+from test_export import trained_tiny
+
+from tfsr.data import resolve
+from tfsr.deploy.quantization import quantized_graph, tensor_groups, to_int8
+from tfsr.deploy.verify import calibration_patches, compare_predictor
+from tfsr.inference.runtime import LiteRTPredictor
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "studies"))
+from int8_budget import correct_biases, quantization_budget
+
+
+def test_bias_correction_leaves_every_int8_convolution_unbiased():
+    model, _ = trained_tiny("wdsr_b", 2)
+    patches = calibration_patches(resolve("sample", 2), count=8, size=32)
+    _, quantized = quantized_graph(model, patches)
+    first = correct_biases(model, quantized, patches)
+    assert max(first.values()) > 1e-3  # int8 weights and activations do shift the means
+    # Corrected in graph order, each layer's mean error was measured on its final input: nothing is left
+    # but what the second pass's own micro-shifts do by flipping a few roundings downstream.
+    assert max(correct_biases(model, quantized, patches).values()) < 5e-3 * max(first.values())
+
+
+def test_quantization_budget_prices_each_part_and_the_whole_matches_the_int8_file():
+    model, scale = trained_tiny("wdsr_b", 2)
+    source = resolve("sample", 2)
+    valid = resolve("sample", 2, split="valid")
+    patches = calibration_patches(source, count=8, size=32)
+    graph, quantized = quantized_graph(model, patches)
+    groups = tensor_groups(graph)
+    assert set(groups) == {"normalize", "head", "head_add", "head_view", "body_block*_expand", "body_block*_low_rank",
+                           "body_block*_reduce", "body_block*_add", "body_block*_view", "tail", "skip", "add_skip"}
+    assert sorted(groups["body_block*_add"]) == sorted(
+        ["body_block0_add", "body_block0_step", "body_block0_error", "body_block0_carry",
+         "body_block1_add", "body_block1_step", "body_block1_error", "body_block1_carry"])
+    rows = {row["part"]: row for row in quantization_budget(model, patches, valid)}
+    assert len(rows) == 4 + len(groups)
+    converted = compare_predictor(model, scale, LiteRTPredictor(to_int8(quantized)), valid)
+    assert abs(rows["everything"]["drop"] - converted["psnr_drop"]) < 0.02
+    # The output's [0, 255] range rounds to whole grey levels, as scoring does anyway: it costs nothing
+    # (beyond the input offset's border rounding, a few hundredths of a grey level on a few pixels).
+    assert abs(rows["outputs of add_skip"]["drop"]) < 1e-4
+    assert rows["weights"]["psnr"] != rows["float"]["psnr"]

@@ -1,0 +1,18 @@
+"""Training a model: the run (config, data, callbacks, checkpoints), the trainers, the schedules, the sweeps.
+
+    run           `TrainConfig` and `train`: a run folder from options, resumable
+    trainers      the Keras train steps (single- and multi-scale)
+    callbacks     validation, checkpoints, time budget, logging
+    optimization  learning-rate schedules and Adam with a weight average
+    tuning        keras-tuner sweeps over width and depth
+
+Names are imported on first use. Training never imports the int8 code
+(`tfsr.deploy`).
+"""
+from tfsr.imports import lazy_attributes
+
+_WHERE = {
+    "run": ("ConfigError", "TrainConfig", "TrainResult", "TrainingError", "copy_matching_layers",
+            "load_run_config", "make_optimizer", "train", "training_data", "validation_data"),
+}
+__getattr__ = lazy_attributes(__name__, _WHERE)
