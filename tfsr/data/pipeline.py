@@ -1,6 +1,6 @@
 """tf.data pipelines: random aligned patches for training, whole images for validation.
 
-Training: decode -> cache -> shuffle (seeded) -> repeat -> random aligned
+Training: decode -> cache -> repeat -> shuffle (seeded) -> random aligned
 crop -> random flip and 90° rotation -> degradation of the LR patch and
 sharpening of the HR target (both optional, `tfsr.data.degradations`) ->
 batch -> prefetch, with parallel maps. Randomness is stateless and keyed on
@@ -121,7 +121,9 @@ def training_dataset(source, batch_size=16, patch_size=48, seed=0, cache="memory
     ds = image_pairs(source, skip_bad, counter, min_lr_size=patch_size)
     ds = _cache(ds, cache)
     n = len(source)
-    ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True).repeat()
+    # Shuffled after repeat with a fixed order: every iterator of this dataset yields the same endless
+    # stream, however often it was iterated before (a distributed run iterates a copy of it).
+    ds = ds.repeat().shuffle(n, seed=seed, reshuffle_each_iteration=False)
     if patches_per_image > 1:
         ds = ds.flat_map(lambda lr, hr: tf.data.Dataset.from_tensors((lr, hr)).repeat(patches_per_image))
     seeds = tf.data.Dataset.random(seed=seed).batch(2)
@@ -130,7 +132,7 @@ def training_dataset(source, batch_size=16, patch_size=48, seed=0, cache="memory
                                  degradation, sharpen_target),
         num_parallel_calls=AUTOTUNE)
     if patches_per_image > 1:  # don't let a batch hold patches of one image only
-        ds = ds.shuffle(batch_size * patches_per_image, seed=seed)
+        ds = ds.shuffle(batch_size * patches_per_image, seed=seed, reshuffle_each_iteration=False)
     return ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
 
 

@@ -9,7 +9,10 @@ own ``fit`` breaks (keras-team/keras#20585), with two small fixes:
 * Keras builds the model symbolically from the first batch and, for that,
   averages the per-replica batches with a cross-worker ``reduce`` that
   fails on per-replica data. A replica's local batch has the right shapes,
-  so the trainer builds from it instead.
+  so the trainer builds from it instead. (Without a strategy nothing is
+  taken: Keras then starts the data over, and a reshuffling dataset would
+  train on its second order instead of its first, unlike the distributed
+  run, whose iterator starts from a fresh copy of the dataset.)
 * Keras reduces the step's logs across workers with
   ``strategy.reduce("MEAN", value, axis=0)``, which fails for scalars. The
   trainer returns each log as a 1-element vector, which reduces to the
@@ -43,6 +46,8 @@ class Trainer(keras.Model):
         return logs
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if self._distribute_strategy is None:
+            return  # Keras builds on the first step; taking a batch here would start the data over
         if iterator is not None:
             for _, _, batches in iterator:
                 data_batch = tree.map_structure(self._local_value, next(batches))
