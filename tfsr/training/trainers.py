@@ -98,9 +98,10 @@ class MultiScaleTrainer(Trainer):
 
         ratio = tf.shape(hr)[1] // tf.shape(lr)[1]
         matches = tf.equal(tf.constant(self.scales), ratio)
-        tf.debugging.Assert(tf.reduce_any(matches), ["a batch at a scale with no branch: x", ratio,
-                                                      "; the branches are", tf.constant(self.scales)])
-        index = tf.argmax(tf.cast(matches, tf.int32), output_type=tf.int32)
+        check = tf.debugging.Assert(tf.reduce_any(matches), ["a batch at a scale with no branch: x", ratio,
+                                                              "; the branches are", tf.constant(self.scales)])
+        with tf.control_dependencies([check]):  # before any branch runs (and fails on the shapes instead)
+            index = tf.argmax(tf.cast(matches, tf.int32), output_type=tf.int32)
         loss = tf.switch_case(index, [step_at(branch) for branch in self.branches])
         self.loss_tracker.update_state(loss)
         return {"loss": self.loss_tracker.result()}
