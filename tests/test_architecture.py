@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-import architecture  # noqa: E402
+import architecture
 
 
 def test_the_package_has_no_upward_imports_circles_or_forbidden_reaches():

@@ -330,3 +330,24 @@ def test_div2k_layout_is_read_when_present(tmp_path, rng):
     assert len(source) == 100 and source.pairs[0].lr.name == "0801x2.png"
     with pytest.raises(DataError, match="DIV2K_valid_LR_unknown/X2: DIV2K folder missing"):
         div2k.div2k(2, "valid", "unknown", data_dir=tmp_path, download=False)
+
+
+def test_scale_augmentation_adds_shrunk_copies_with_matlab_lr():
+    from tfsr.data.images import image_size
+    from tfsr.data.sources import PairedSet, sample, scale_augmented
+    source = sample(2, "valid")
+    augmented = scale_augmented(source, [0.5, 0.75])
+    assert len(augmented) == 3 * len(source)
+    name = source.pairs[0].name
+    assert [p.name for p in augmented.pairs[::len(source)]] == [name, f"{name}@0.5", f"{name}@0.75"]
+    lr, hr = augmented.load(len(source))  # the first image at half size
+    shrunk = imresize(read_image(source.pairs[0].hr), 0.5)
+    np.testing.assert_array_equal(hr, shrunk[:shrunk.shape[0] // 2 * 2, :shrunk.shape[1] // 2 * 2])
+    np.testing.assert_array_equal(lr, imresize(hr, 1 / 2))
+    # Sizes are checked as shrunk: a copy too small for the patches is dropped, its original kept.
+    one = scale_augmented(PairedSet(source.name, 2, source.pairs[:1]), [0.5, 0.75])
+    side = min(image_size(source.pairs[0].hr))  # LR sides: side / 2 at 1, 3 side / 8 at 0.75, side / 4 at 0.5
+    kept = check_pairs(one, min_lr_size=side * 3 // 8, skip_bad=True)
+    assert [p.name for p in kept.pairs] == [name, f"{name}@0.75"]
+    with pytest.raises(DataError, match="0 < factor < 1"):
+        scale_augmented(source, [1.2])

@@ -131,8 +131,7 @@ def tiny_tflite(tiny_model, tmp_path_factory):
 
 
 def test_presets_resolve_and_missing_ones_say_how_to_get_them(tmp_path, monkeypatch):
-    from tfsr.models import presets
-    from tfsr.models import pretrained
+    from tfsr.models import presets, pretrained
     model = pretrained("wdsr_b_x4")
     assert model.name == "wdsr_b_x4" and tuple(model(np.zeros((1, 6, 5, 3), "float32")).shape) == (1, 24, 20, 3)
     with pytest.raises(presets.PresetError, match="unknown preset 'edsr_x9'; choose from wdsr_b_x2"):

@@ -57,6 +57,9 @@ def add_data_arguments(p):
     p.add_argument("--cache", default="memory",
                    help="cache decoded images: 'memory', a file path for an on-disk cache, or 'none'")
     p.add_argument("--patches-per-image", type=int, default=1, help="random patches cut per image per pass")
+    p.add_argument("--scale-augment", type=float, nargs="+", metavar="FACTOR",
+                   help="also train on every HR image shrunk by these factors (e.g. 0.6 0.7 0.8 0.9; MATLAB "
+                        "bicubic, LR made from the shrunk HR), as VDSR and DRRN train on the 291 images")
     p.add_argument("--skip-bad-images", action="store_true",
                    help="skip unreadable or too-small training images with a warning instead of stopping")
     p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction,

@@ -56,7 +56,8 @@ def main(argv=None):
                          loss=args.loss, seed=args.seed, eval_dataset=args.eval_dataset,
                          eval_images=args.eval_images, eval_crop=args.eval_crop,
                          cache=None if args.cache == "none" else args.cache,
-                         patches_per_image=args.patches_per_image, skip_bad_images=args.skip_bad_images,
+                         patches_per_image=args.patches_per_image, scale_augment=args.scale_augment,
+                         skip_bad_images=args.skip_bad_images,
                          jit_compile=args.jit_compile).resolved()
     try:
         config.validate()

@@ -6,6 +6,7 @@ MATLAB-compatible bicubic (HR first cropped to a multiple of the scale), the
 way published LR images were made.
 """
 import dataclasses
+import math
 import os
 import re
 import warnings
@@ -28,6 +29,7 @@ class Pair:
     name: str
     hr: Path
     lr: Path = None  # None: generated from ``hr``
+    downscale: float = 1.0  # the HR image is first shrunk by this factor (MATLAB bicubic): scale augmentation
 
 
 @dataclass
@@ -68,6 +70,23 @@ class PairedSet:
         if self.degradation is None:
             return "LR as loaded (bicubic)"
         return f"LR degraded by {self.degradation.describe()}, seed {self.seed} (per image: seed, crc32 of its name)"
+
+
+def scale_augmented(paired, factors):
+    """``paired`` with every HR image also shrunk by each of ``factors`` (e.g. 0.6-0.9), LR made from it.
+
+    VDSR, DRRN and MemNet train on such downscaled copies of the 291 images:
+    more scales of the same textures. Each copy is a pair named
+    ``<name>@<factor>``; its LR is MATLAB bicubic of the shrunk HR (LR files,
+    made for the original size, are used only by the factor-1 pair).
+    """
+    pairs = list(paired.pairs)
+    for factor in factors:
+        if not 0 < factor < 1:
+            raise DataError(f"scale augmentation factors shrink the HR image: 0 < factor < 1, got {factor}")
+        pairs += [dataclasses.replace(pair, name=f"{pair.name}@{factor:g}", lr=None, downscale=factor)
+                  for pair in paired.pairs]
+    return dataclasses.replace(paired, name=f"{paired.name} +{len(factors)} scales", pairs=pairs)
 
 
 def image_seed(name):
@@ -115,6 +134,8 @@ def load_pair(pair, scale, keep_gray=False):
     the metrics evaluate on its gray values.
     """
     hr = read_image(pair.hr, keep_gray=keep_gray)
+    if pair.downscale != 1:
+        hr = imresize(hr, pair.downscale)
     h, w = hr.shape[0] // scale, hr.shape[1] // scale
     if h == 0 or w == 0:
         raise ImageError(f"{pair.hr}: {hr.shape[1]}x{hr.shape[0]} is smaller than the scale x{scale}")
@@ -156,7 +177,7 @@ def check_pairs(paired, min_lr_size=1, skip_bad=False):
 
 
 def _check_pair(pair, scale, min_lr_size):
-    hr_h, hr_w = image_size(pair.hr)
+    hr_h, hr_w = (math.ceil(pair.downscale * n) for n in image_size(pair.hr))
     h, w = hr_h // scale, hr_w // scale
     if pair.lr is not None:
         lr_h, lr_w = image_size(pair.lr)

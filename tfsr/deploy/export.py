@@ -187,7 +187,7 @@ def export_savedmodel(model, scale, path, verify_on, max_psnr_drop=0.01, held_ou
         report = {"file": str(path), "scale": scale, "signatures": {
             "serving_default": "uint8 RGB (N, H, W, 3) -> {'sr': uint8}",
             "float32": "float32 RGB [0, 255] (N, H, W, 3) -> {'sr': float32}"}}
-        served = lambda x: serve(lr=tf.constant(x))["sr"].numpy()  # noqa: E731
+        served = lambda x: serve(lr=tf.constant(x))["sr"].numpy()
         report.update(compare_predictor(model, scale, served, verify_on))
         if held_out is not None:
             report["held_out"] = _held_out(compare_predictor(model, scale, served, held_out))

@@ -33,7 +33,7 @@ from tfsr.data.pipeline import (
     training_dataset,
     validation_dataset,
 )
-from tfsr.data.sources import PairedSet, bicubic_upscale, check_pairs
+from tfsr.data.sources import PairedSet, bicubic_upscale, check_pairs, scale_augmented
 from tfsr.evaluation import evaluate
 from tfsr.layers import walk_layers
 from tfsr.metrics import PSNR, SSIM
@@ -80,6 +80,7 @@ class TrainConfig:
     strategy: str = "default"
     cache: str = "memory"
     patches_per_image: int = 1
+    scale_augment: list = None
     skip_bad_images: bool = False
     jit_compile: bool = None
     blocks: int = None
@@ -352,6 +353,8 @@ def training_data(config, seed):
                   degradation=config.degradation_chain(), sharpen_target=config.sharpen_target)
     sources = [resolve(config.dataset, s, split="train", data_dir=config.data_dir,
                        degradation=config.lr_files()) for s in scales]
+    if config.scale_augment:
+        sources = [scale_augmented(s, config.scale_augment) if isinstance(s, PairedSet) else s for s in sources]
     # Checked here, once, so that the sources (and the run's summary) hold only the usable images.
     sources = [check_pairs(s, config.patch_size, config.skip_bad_images) if isinstance(s, PairedSet) else s
                for s in sources]
