@@ -91,3 +91,12 @@ def test_evaluate_and_upscale_write_their_pages(tmp_path, rng, capsys):
     text = (tmp_path / "compare.html").read_text()
     assert text.count('<section class="item"') == 1 and text.count("<img hidden") == 2  # no HR
     assert "before/after page written" in capsys.readouterr().out
+    # Other models side by side: bicubic | each other model | the model.
+    keras.utils.set_random_seed(1)
+    build("wdsr_b", 2, blocks=1, features=8).save(tmp_path / "other.keras")
+    upscale_cli.main(["--model", str(tmp_path / "m.keras"), str(tmp_path / "a.png"), "--output",
+                      str(tmp_path / "sr"), "--compare", str(tmp_path / "three.html"), "--compare-with",
+                      str(tmp_path / "other.keras")])
+    text = (tmp_path / "three.html").read_text()
+    assert text.count("<img hidden") == 3
+    assert text.index(">bicubic<") < text.index(">other.keras<") < text.index(">m.keras<")
