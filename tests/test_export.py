@@ -244,6 +244,24 @@ def test_zoo_training_hours_count_session_gaps_at_the_runs_own_pace(tmp_path):
     assert ship.training_hours(tmp_path / "metrics.csv") == pytest.approx(2000 * 0.6 / 3600)
 
 
+def test_a_finished_run_drops_its_checkpoint_and_a_running_one_keeps_it(tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("ship_zoo_model", TOOLS / "ship_zoo_model.py")
+    ship = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship)
+    for name, step in (("running", 500), ("finished", 1000)):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps({"steps": 1000}))
+        (run / "checkpoint.json").write_text(json.dumps({"step": step}))
+        (run / "checkpoint.weights.h5").write_bytes(b"weights")
+        (run / "metrics.csv").write_text("step\n")
+        ship.finish(run)
+    assert sorted(p.name for p in (tmp_path / "running").iterdir()) == [
+        "checkpoint.json", "checkpoint.weights.h5", "config.json", "metrics.csv"]
+    assert sorted(p.name for p in (tmp_path / "finished").iterdir()) == ["config.json", "metrics.csv"]
+
+
 def test_latencies_name_the_instruction_sets_they_depend_on():
     from tfsr.deploy.verify import cpu_description
     x86 = "processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu sse2 avx2 fma avx512f avx512_vnni\n" \

@@ -133,7 +133,22 @@ def main(argv=None):
         print(f"{path}: {exported['exported']['psnr']:.3f} dB on {set5.describe_input()} Set5 "
               f"(drop {exported['psnr_drop']:+.3f}, SSIM {exported['ssim_drop']:+.4f}; Set14 drop "
               f"{exported['held_out']['psnr_drop']:+.3f}), {exported['size_bytes'] / 1e6:.2f} MB", flush=True)
+    finish(run)
     return 0
+
+
+def finish(run):
+    """A run at the end of its schedule keeps config.json, metrics.csv and best.json, not its checkpoint.
+
+    (The repository grows by a checkpoint with every commit of a running run; a finished one needs none.)
+    """
+    config = json.loads((run / "config.json").read_text())
+    state = run / "checkpoint.json"
+    if state.exists() and config.get("steps") and json.loads(state.read_text())["step"] >= config["steps"]:
+        for name in ("checkpoint.weights.h5", "checkpoint.json"):
+            (run / name).unlink(missing_ok=True)
+        print(f"{run}: finished at step {config['steps']:,}; its checkpoint is removed (config, metrics and best "
+              f"stay)")
 
 
 if __name__ == "__main__":
