@@ -222,7 +222,7 @@ class _Seeds:
 
 
 def _uniform(seeds, low, high):
-    return tf.random.stateless_uniform([], seeds(), float(low), float(high) + 1e-6 * (low == high))
+    return tf.random.stateless_uniform([], seeds(), float(low), float(high))
 
 
 def _happens(seeds, probability):
