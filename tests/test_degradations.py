@@ -149,6 +149,7 @@ def test_overrides_reach_the_chain(pair):
     out = clean(hr, lr, tf.constant([0, 0], tf.int64)).numpy()
     # Only the bicubic step is left (TensorFlow's antialiased bicubic against MATLAB's: same kernel).
     assert np.abs(out - lr.numpy()).mean() < 1.0
+    assert clean.describe() == 'classical {"blur_prob": 0, "jpeg_prob": 0, "noise_prob": 0}'
     fixed = degradation("jpeg:75")
     np.testing.assert_array_equal(fixed(hr, lr, tf.constant([0, 1], tf.int64)).numpy(), jpeg(lr, 75).numpy())
     mixed = degradation("mixed", {"weights": {"jpeg": 1}, "jpeg": {"jpeg_range": [75, 75]}})

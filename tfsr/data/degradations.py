@@ -26,6 +26,7 @@ it has them; a ``2`` suffix is its second stage) and can be overridden;
 Poisson noise counts the image's distinct values; here JPEG is libjpeg
 (4:2:0, as cameras and PIL save) and the count is taken the same way.
 """
+import json
 import math
 import re
 
@@ -157,14 +158,14 @@ def degradation(spec="bicubic", options=None):
     if name == "mixed":
         parts = {chain: degradation(chain, sub_options.get(chain)) for chain, weight in params["weights"].items()
                  if weight > 0}
-    return Degradation(spec=str(spec), name=name, params=params, parts=parts, overridden=bool(options))
+    return Degradation(spec=str(spec), name=name, params=params, parts=parts, options=options or {})
 
 
 class Degradation:
     """A named chain with its options; call it as ``degradation(hr, lr, seed)`` inside a graph."""
 
-    def __init__(self, spec, name, params, parts, overridden):
-        self.spec, self.name, self.params, self.parts, self.overridden = spec, name, params, parts, overridden
+    def __init__(self, spec, name, params, parts, options):
+        self.spec, self.name, self.params, self.parts, self.options = spec, name, params, parts, options
         self._compiled = None
 
     @property
@@ -172,8 +173,8 @@ class Degradation:
         return self.name == "bicubic"
 
     def describe(self):
-        """A short label for result lines: the spec, marked when options were overridden."""
-        return self.spec + (" (options overridden)" if self.overridden else "")
+        """A label for result lines that names the protocol exactly: the spec and any overridden options."""
+        return self.spec + (f" {json.dumps(self.options, sort_keys=True)}" if self.options else "")
 
     def __call__(self, hr, lr, seed):
         """A degraded LR (float32, [0, 255], whole grey levels) of ``lr``'s size.
