@@ -1,6 +1,6 @@
 """How much PSNR does int8 cost, and what wins it back? A study of post-training quantization.
 
-    python tools/study_int8.py MODEL.keras --calibration ../shared/data/train --verify set5 \\
+    python tools/studies/study_int8.py MODEL.keras --calibration ../shared/data/train --verify set5 \\
         --data-dir ../shared/data/benchmark --json docs/int8/wdsr_b.json
 
 Every variant is scored with the LiteRT interpreter on the verification set
@@ -113,7 +113,7 @@ def clip_ranges(calibrated, patches, percentile, samples_per_patch=8192, seed=0)
 
 
 def main():
-    p = cli.parser(__doc__.splitlines()[0], "python tools/study_int8.py")
+    p = cli.parser(__doc__.splitlines()[0], "python tools/studies/study_int8.py")
     p.add_argument("model", help="a single-scale tfsr .keras model")
     p.add_argument("--calibration", required=True, help="calibration images (folder or dataset name)")
     p.add_argument("--verify", default="set5", help="verification set (benchmark name or folder)")
