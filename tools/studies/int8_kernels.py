@@ -7,24 +7,20 @@ float model.
 
     python tools/studies/int8_kernels.py --seeds 1 2 3 4 5
 """
-import argparse
 import json
 
-import keras
 import numpy as np
 
-from tfsr.data import resolve
-from tfsr.deploy.quantization import quantized_graph, to_int8
-from tfsr.deploy.verify import calibration_patches
-from tfsr.inference.graph import deployable
-from tfsr.inference.runtime import LiteRTPredictor
-from tfsr.models import build
+from tfsr import cli
 
 TINY = dict(blocks=2, features=8)
 
 
 def tiny_model(arch, seed, scale=2):
     """A tiny model trained a few epochs on smooth noise (as tests/test_export.py's trained_tiny)."""
+    import keras
+
+    from tfsr.models import build
     keras.utils.set_random_seed(seed)
     model = build(arch, scale, **TINY)
     rng = np.random.default_rng(0)
@@ -37,10 +33,15 @@ def tiny_model(arch, seed, scale=2):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = cli.parser(__doc__.splitlines()[0], "python tools/studies/int8_kernels.py")
     p.add_argument("--archs", nargs="+", default=["wdsr_b", "edsr_baseline"], help="architectures to train")
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5], help="training seeds")
     args = p.parse_args()
+    from tfsr.data import resolve
+    from tfsr.deploy.quantization import quantized_graph, to_int8
+    from tfsr.deploy.verify import calibration_patches
+    from tfsr.inference.graph import deployable
+    from tfsr.inference.runtime import LiteRTPredictor
     source = resolve("sample", 2)
     lr = np.stack([source.load(i)[0][:30, :30] for i in range(2)]).astype(np.float32)
     for arch in args.archs:
