@@ -122,4 +122,6 @@ def test_console_scripts_report_bad_input_in_one_line(installed):
         assert "Traceback" not in out.stderr, (command, args, out.stderr[-2000:])
         assert last.startswith("error: ") and named in last, (command, args, out.stderr[-1000:])
     work = installed[1]
-    assert not any((work / name).exists() for name in ("o.tflite", "x.keras", "o"))  # nothing half-written
+    # Nothing half-written: no outputs, and no run folder for a run whose data was missing or bad.
+    left = [name for name in ("o.tflite", "x.keras", "o", "t2", "t3", "u1", "u2") if (work / name).exists()]
+    assert left == []

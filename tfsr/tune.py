@@ -63,10 +63,10 @@ def main(argv=None):
         config.validate()
     except ValueError as e:
         raise cli.UserError(str(e)) from None
+    _, train_data = training_data(config, seed=args.seed)  # first: bad data stops before the tuner's folder
+    val_source, val_data = validation_data(config)
     tuner = make_tuner(args.arch, args.scale, args.tuner, space, output, args.max_trials, args.max_params,
                        args.max_flops, args.seed, args.hyperband_epochs)
-    _, train_data = training_data(config, seed=args.seed)
-    val_source, val_data = validation_data(config)
     per_slice = args.steps_per_trial // (args.hyperband_epochs if args.tuner == "hyperband" else 1)
     tuner.search(train_data, val_data, config, per_slice)  # a distributed chief serves the oracle here
     role = os.environ.get("KERASTUNER_TUNER_ID", "chief") if "KERASTUNER_ORACLE_IP" in os.environ else "chief"

@@ -431,13 +431,14 @@ def _train(config, resume, log, extra_callbacks, started):
         raise ConfigError(f"{shared_output}: already holds a run; use --resume to continue it or choose "
                           f"another --output")
     start = start or 0
+
+    # Each worker draws its own patches; a resumed run draws fresh ones. The data comes first: a missing
+    # folder or a bad image stops the run before its folder is made.
+    sources, train_data = training_data(config, seed=config.seed + start + 1_000_003 * worker)
+    val_source, val_data = validation_data(config)
     output.mkdir(parents=True, exist_ok=True)
     if chief:
         _write_config(config, output)
-
-    # Each worker draws its own patches; a resumed run draws fresh ones.
-    sources, train_data = training_data(config, seed=config.seed + start + 1_000_003 * worker)
-    val_source, val_data = validation_data(config)
 
     with strategy.scope():
         jit = config.jit_compile and config.strategy == "default"  # XLA is not used with tf.distribute
