@@ -15,7 +15,7 @@ folder's name):
                              fine-tuned), verified on Set5; refused above --max-int8-drop
 
 A preset trained for degraded inputs (its ``inputs`` chain, e.g. the real
-presets' ``mixed``) is verified on Set5 degraded by that chain (seed 0),
+presets' ``photo``) is verified on Set5 degraded by that chain (seed 0),
 and its int8 ranges are calibrated and fine-tuned on training images
 degraded the same way: the protocol the model is for.
 """

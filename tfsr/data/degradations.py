@@ -17,7 +17,10 @@ evaluation protocol is fixed per image. Chains:
   stages of blur (Gaussian, generalized Gaussian, plateau, sinc kernels),
   random resize, Gaussian or Poisson noise and JPEG, then resize to LR size
   and a sinc filter and JPEG in random order;
-- ``mixed``: each image draws one of the chains above (``weights``).
+- ``mixed``: each image draws one of the chains above (``weights``);
+- ``photo``: the same with what camera and phone photos go through: clean
+  (25 %), JPEG (35 %) and the classical chain (40 %); the real presets'
+  training and protocol.
 
 Every probability and range is a named option (Real-ESRGAN's names where
 it has them; a ``2`` suffix is its second stage) and can be overridden;
@@ -76,7 +79,9 @@ DEFAULTS = {
                                     blur_prob=0.8),
                    "final_sinc_prob": 0.8},
     "mixed": {"weights": {"bicubic": 0.2, "jpeg": 0.25, "classical": 0.3, "bsrgan": 0.15, "realesrgan": 0.1}},
+    "photo": {"weights": {"bicubic": 0.25, "jpeg": 0.35, "classical": 0.4}},
 }
+MIXTURES = ("mixed", "photo")  # chains that draw one of the others per image
 
 # (smallest, largest) allowed value of each kind of range, by the option's name.
 _DOMAINS = [("jpeg_range", (1, 100)), ("noise_range", (0, 255)), ("poisson_scale_range", (0, 100)),
@@ -98,7 +103,7 @@ def _check(chain, key, value, default):
         if not isinstance(value, dict) or not value:
             raise DegradationError(f"{where} must map chain names to weights, got {value!r}")
         for name, weight in value.items():
-            if name not in DEFAULTS or name == "mixed":
+            if name not in DEFAULTS or name in MIXTURES:
                 raise DegradationError(f"{where}: unknown chain {name!r} ({', '.join(_chains_in_mix())})")
             if not isinstance(weight, (int, float)) or weight < 0:
                 raise DegradationError(f"{where}: {name} must be a weight >= 0, got {weight!r}")
@@ -125,7 +130,7 @@ def _check(chain, key, value, default):
 
 
 def _chains_in_mix():
-    return [name for name in DEFAULTS if name != "mixed"]
+    return [name for name in DEFAULTS if name not in MIXTURES]
 
 
 def degradation(spec="bicubic", options=None):
@@ -142,11 +147,11 @@ def degradation(spec="bicubic", options=None):
     params = {key: (dict(value) if isinstance(value, dict) else value) for key, value in DEFAULTS[name].items()}
     sub_options = {}
     for key, value in (options or {}).items():
-        if name == "mixed" and key in _chains_in_mix():
+        if name in MIXTURES and key in _chains_in_mix():
             sub_options[key] = value
             continue
         if key not in params:
-            known = sorted(params) + (_chains_in_mix() if name == "mixed" else [])
+            known = sorted(params) + (_chains_in_mix() if name in MIXTURES else [])
             raise DegradationError(f"degradation {name}: unknown option {key!r} (options: {', '.join(known)})")
         _check(name, key, value, params[key])
         params[key] = list(value) if isinstance(value, (list, tuple)) else value
@@ -155,7 +160,7 @@ def degradation(spec="bicubic", options=None):
             raise DegradationError(f"degradation {spec!r}: only jpeg takes an argument, a quality 1-100 (jpeg:75)")
         params["jpeg_range"] = [int(argument), int(argument)]
     parts = {}
-    if name == "mixed":
+    if name in MIXTURES:
         parts = {chain: degradation(chain, sub_options.get(chain)) for chain, weight in params["weights"].items()
                  if weight > 0}
     return Degradation(spec=str(spec), name=name, params=params, parts=parts, options=options or {})
@@ -184,7 +189,7 @@ class Degradation:
         """
         seeds = _Seeds(seed)
         size = tf.shape(lr)[:2]
-        if self.name == "mixed":
+        if self.name in MIXTURES:
             names = list(self.parts)
             weights = tf.constant([self.params["weights"][n] for n in names], tf.float32)
             pick = tf.random.stateless_categorical(tf.math.log(weights / tf.reduce_sum(weights))[None], 1,

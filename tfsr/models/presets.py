@@ -28,15 +28,15 @@ class Preset:
     inputs: str = "bicubic"  # the degradation chain it was trained for (`tfsr.data.degradations`)
 
 
-_REAL = ("for real photos: trained on the mixed degradation chain (clean, JPEG, blur + noise + JPEG, BSRGAN, "
-         "Real-ESRGAN)")
+_REAL = ("for real photos: fine-tuned on the mixed degradation chain (clean, JPEG, blur + noise + JPEG, BSRGAN, "
+         "Real-ESRGAN), then on the photo chain (clean, JPEG, blur + noise + JPEG)")
 
 PRESETS = {p.name: p for p in (
     Preset("wdsr_b_x2", "wdsr_b", 2, "WDSR-B (16 blocks, 32 features) x2, trained by tfsr on the 291 images"),
     Preset("wdsr_b_x3", "wdsr_b", 3, "WDSR-B (16 blocks, 32 features) x3, trained by tfsr on the 291 images"),
     Preset("wdsr_b_x4", "wdsr_b", 4, "WDSR-B (16 blocks, 32 features) x4, trained by tfsr on the 291 images"),
-    Preset("wdsr_b_x2_real", "wdsr_b", 2, f"WDSR-B x2 {_REAL}", inputs="mixed"),
-    Preset("wdsr_b_x4_real", "wdsr_b", 4, f"WDSR-B x4 {_REAL}", inputs="mixed"),
+    Preset("wdsr_b_x2_real", "wdsr_b", 2, f"WDSR-B x2 {_REAL}", inputs="photo"),
+    Preset("wdsr_b_x4_real", "wdsr_b", 4, f"WDSR-B x4 {_REAL}", inputs="photo"),
 )}
 
 FORMATS = {"keras": ".keras", "float16": "_float16.tflite", "int8": "_int8.tflite"}
