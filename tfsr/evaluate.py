@@ -14,7 +14,8 @@ CONVENTIONS = ("auto", "benchmark", "div2k")
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0], "python -m tfsr.evaluate")
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--model", help="a preset (wdsr_b_x2, wdsr_b_x3, wdsr_b_x4), a .keras file, a SavedModel "
+    what.add_argument("--model", help="a preset (wdsr_b_x2, wdsr_b_x3, wdsr_b_x4; for real photos wdsr_b_x2_real, "
+                                      "wdsr_b_x4_real), a .keras file, a SavedModel "
                                       "folder or a .tflite file (scored exactly as that file computes)")
     what.add_argument("--arch", choices=["bicubic"], help="evaluate a baseline instead of a model")
     p.add_argument("--scale", type=int, choices=[2, 3, 4, 8],
@@ -26,8 +27,8 @@ def build_parser():
     p.add_argument("--data-dir", help="root of the datasets (default: $TFSR_DATA_DIR or ~/.tfsr/datasets)")
     p.add_argument("--degradation", default="bicubic", metavar="CHAIN",
                    help="the LR images scored on: bicubic (the set's LR, the papers' protocol), jpeg:Q (that LR "
-                        "saved as JPEG at quality Q), classical, bsrgan, realesrgan, mixed (made from the HR image, "
-                        "one fixed draw per image), or unknown (DIV2K's own files)")
+                        "saved as JPEG at quality Q), classical, bsrgan, realesrgan, mixed, photo (made from the HR "
+                        "image, one fixed draw per image), or unknown (DIV2K's own files)")
     p.add_argument("--degradation-seed", type=int, default=0,
                    help="seed of the degraded LR images (each image's draw: this seed and its name)")
     p.add_argument("--degradation-options", type=json.loads, metavar="JSON",

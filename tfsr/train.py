@@ -34,7 +34,8 @@ def add_data_arguments(p):
                    help="how training LR patches are made: bicubic (the dataset's LR, the benchmarks' protocol), "
                         "jpeg (bicubic then JPEG q 30-95), classical (blur, bicubic, noise, JPEG), bsrgan, "
                         "realesrgan (Real-ESRGAN's second-order model), mixed (each patch draws one of those), "
-                        "or unknown (DIV2K's own unknown-degradation files)")
+                        "photo (clean, jpeg or classical: the real presets' chain), or unknown (DIV2K's own "
+                        "unknown-degradation files)")
     p.add_argument("--degradation-options", type=json.loads, metavar="JSON",
                    help='override the chain\'s probabilities and ranges, e.g. \'{"jpeg_range": [50, 95]}\' '
                         "(also the degradation_options key of --config; see tfsr/data/degradations.py)")

@@ -22,7 +22,8 @@ from tfsr import cli
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0], "python -m tfsr.upscale")
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files or folders of images")
-    p.add_argument("--model", help="a preset (wdsr_b_x2, wdsr_b_x3, wdsr_b_x4), a .keras file, a SavedModel "
+    p.add_argument("--model", help="a preset (wdsr_b_x2, wdsr_b_x3, wdsr_b_x4; for real photos wdsr_b_x2_real, "
+                                   "wdsr_b_x4_real), a .keras file, a SavedModel "
                                    "folder or a .tflite file (default: the shipped WDSR-B for --scale)")
     p.add_argument("--output", required=True, metavar="DIR", help="folder for the upscaled images")
     p.add_argument("--scale", type=int, choices=[2, 3, 4, 8],
