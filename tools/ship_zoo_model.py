@@ -9,7 +9,8 @@ folder's name):
   NAME.keras                 the run's best.keras (chosen on its validation set)
   NAME.keras.json            Set5 and Set14 PSNR/SSIM (and bicubic's) on clean LR and on each
                              --score-degradations protocol, parameters, FLOPs per LR pixel, the
-                             step, and the run's training time from its metrics.csv
+                             step, the run's training time from its metrics.csv, and (for a
+                             preset of clean inputs) VDSR's, DRRN's and MemNet's published PSNR
   NAME_float16.tflite(.json) float16 export, verified on Set5
   NAME_int8.tflite(.json)    full-integer int8 export (optionally quantization-aware
                              fine-tuned), verified on Set5; refused above --max-int8-drop
@@ -30,6 +31,12 @@ from pathlib import Path
 from tfsr import cli
 
 ROOT = Path(__file__).resolve().parents[1]
+
+PUBLISHED = {  # Y-PSNR of the best published models trained on the same 291 images: {scale: {model: (Set5, Set14)}}
+    2: {"VDSR": (37.53, 33.03), "DRRN": (37.74, 33.23), "MemNet": (37.78, 33.28)},
+    3: {"VDSR": (33.66, 29.77), "DRRN": (34.03, 29.96), "MemNet": (34.09, 30.00)},
+    4: {"VDSR": (31.35, 28.01), "DRRN": (31.68, 28.21), "MemNet": (31.74, 28.26)},
+}
 
 
 def training_hours(metrics_csv):
@@ -90,6 +97,9 @@ def main(argv=None):
     report = {"preset": preset.name, "run": str(run), "step": best["step"], "parameters": count_params(model),
               "mflops_per_lr_pixel": flops_per_lr_pixel(model) / 1e6,
               "training_hours": round(training_hours(run / "metrics.csv"), 2)}
+    if preset.inputs == "bicubic":
+        report["published_291_images"] = {name: {"set5_psnr": set5, "set14_psnr": set14}
+                                          for name, (set5, set14) in PUBLISHED[scale].items()}
     sr = upscaler(model, scale, backend="function")
     protocols = [None] + [spec for spec in dict.fromkeys(args.score_degradations + [preset.inputs]) if spec != "bicubic"]
     for spec in protocols:
