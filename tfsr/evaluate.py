@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from tfsr import cli
+from tfsr.models.presets import PRESETS
 
 CONVENTIONS = ("auto", "benchmark", "div2k")
 
@@ -14,8 +15,7 @@ CONVENTIONS = ("auto", "benchmark", "div2k")
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0], "python -m tfsr.evaluate")
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--model", help="a preset (wdsr_b_x2, wdsr_b_x3, wdsr_b_x4; for real photos wdsr_b_x2_real, "
-                                      "wdsr_b_x4_real), a .keras file, a SavedModel "
+    what.add_argument("--model", help=f"a preset ({', '.join(PRESETS)}), a .keras file, a SavedModel "
                                       "folder or a .tflite file (scored exactly as that file computes)")
     what.add_argument("--arch", choices=["bicubic"], help="evaluate a baseline instead of a model")
     p.add_argument("--scale", type=int, choices=[2, 3, 4, 8],

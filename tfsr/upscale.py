@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from tfsr import cli
+from tfsr.models.presets import PRESETS
 
 
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0], "python -m tfsr.upscale")
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files or folders of images")
-    p.add_argument("--model", help="a preset (wdsr_b_x2, wdsr_b_x3, wdsr_b_x4; for real photos wdsr_b_x2_real, "
-                                   "wdsr_b_x4_real), a .keras file, a SavedModel "
+    p.add_argument("--model", help=f"a preset ({', '.join(PRESETS)}), a .keras file, a SavedModel "
                                    "folder or a .tflite file (default: the shipped WDSR-B for --scale)")
     p.add_argument("--output", required=True, metavar="DIR", help="folder for the upscaled images")
     p.add_argument("--scale", type=int, choices=[2, 3, 4, 8],
