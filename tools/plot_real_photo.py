@@ -49,7 +49,7 @@ def main(argv=None):
         upscalers[spec], scale = open_upscaler(spec)
     rows = inputs()
     columns = ["LR input"] + ["bicubic"] + list(upscalers)
-    fig, axes = plt.subplots(len(rows), len(columns), figsize=(2.6 * len(columns), 2.8 * len(rows)), dpi=110,
+    fig, axes = plt.subplots(len(rows), len(columns), figsize=(2.6 * len(columns), 3.0 * len(rows)), dpi=110,
                              squeeze=False)
     for (label, lr), row in zip(rows, axes):
         panels = [np.kron(lr, np.ones((scale, scale, 1), np.uint8)), bicubic_upscale(lr, scale)]

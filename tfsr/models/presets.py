@@ -36,7 +36,8 @@ PRESETS = {p.name: p for p in (
     Preset("wdsr_b_x3", "wdsr_b", 3, "WDSR-B (16 blocks, 32 features) x3, trained by tfsr on the 291 images"),
     Preset("wdsr_b_x4", "wdsr_b", 4, "WDSR-B (16 blocks, 32 features) x4, trained by tfsr on the 291 images"),
     Preset("wdsr_b_x2_real", "wdsr_b", 2, f"WDSR-B x2 {_REAL}", inputs="photo"),
-    Preset("wdsr_b_x4_real", "wdsr_b", 4, f"WDSR-B x4 {_REAL}", inputs="photo"),
+    Preset("wdsr_b_x4_real", "wdsr_b", 4, f"WDSR-B x4 {_REAL}, then on a JPEG-heavier photo mixture",
+           inputs="photo"),
 )}
 
 FORMATS = {"keras": ".keras", "float16": "_float16.tflite", "int8": "_int8.tflite"}
