@@ -76,10 +76,18 @@ class _Verbose(argparse.Action):
         setattr(namespace, self.dest, True)
 
 
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds ``(default: …)`` to a flag's help unless the help says it already or there is none to show."""
+
+    def _get_help_string(self, action):
+        if "(default" in (action.help or "") or action.default in (None, False, argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parser(description, prog):
     """An ArgumentParser that shows defaults in --help and takes ``--verbose``."""
-    p = argparse.ArgumentParser(prog=prog, description=description,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(prog=prog, description=description, formatter_class=_DefaultsHelp)
     p.add_argument("--verbose", action=_Verbose,
                    help="show TensorFlow's and LiteRT's own log lines (also: TFSR_VERBOSE=1)")
     return p
