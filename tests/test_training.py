@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfsr import cli
 from tfsr.data import sample
 from tfsr.evaluation import evaluate
 from tfsr.inference import upscaler
@@ -381,3 +382,20 @@ def test_mdsr_trains_only_at_the_scales_it_has_branches_for(tmp_path):
     lr = np.zeros((2, 4, 4, 3), "float32")
     with pytest.raises(tf.errors.InvalidArgumentError, match="a batch at a scale with no branch"):
         trainer.fit(lr, np.zeros((2, 20, 20, 3), "float32"), epochs=1, verbose=0)  # an x5 batch
+
+
+def test_resume_may_take_on_scale_augmentation_and_records_when(tmp_path):
+    """A late recipe change is allowed on --resume and written into the run's config; others are refused."""
+    train(tiny_config(tmp_path, steps=10, eval_every=10, checkpoint_every=10), log=lambda *_: None)
+    run = str(tmp_path / "run")
+    with pytest.raises(cli.UserError, match="cannot change lr"):  # the run's identity
+        config_from_args(["--output", run, "--resume", "--lr", "0.5"])
+    config, _ = config_from_args(["--output", run, "--resume", "--steps", "20", "--scale-augment", "0.8"])
+    assert config.scale_augment == [0.8] and config.changes == [{"step": 10, "scale_augment": [0.8]}]
+    lines = []
+    assert train(config, resume=True, log=lines.append).final_step == 20
+    assert "changed    from step 10: scale_augment=[0.8]" in lines[0]
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert stored["scale_augment"] == [0.8] and stored["changes"] == [{"step": 10, "scale_augment": [0.8]}]
+    config, _ = config_from_args(["--output", run, "--resume", "--steps", "30"])  # kept, not recorded again
+    assert config.scale_augment == [0.8] and config.changes == [{"step": 10, "scale_augment": [0.8]}]

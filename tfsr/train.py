@@ -15,9 +15,12 @@ from pathlib import Path
 from tfsr import cli
 
 # What --resume may change: the length and budget of the run, and what depends on the machine
-# (where the data is, caching, distribution, XLA). The rest is the run's identity.
+# (where the data is, caching, distribution, XLA). The rest is the run's identity, except the recipe
+# changes a run may take on late (scale augmentation, docs/training.md section 6): those are allowed
+# and recorded in the run's config as {"step": ..., option: value}.
+RECORDED_CHANGES = {"scale_augment"}
 RESUMABLE_OVERRIDES = {"steps", "time_budget", "eval_every", "checkpoint_every", "dataset", "eval_dataset",
-                       "eval_images", "eval_crop", "cache", "data_dir", "strategy", "jit_compile"}
+                       "eval_images", "eval_crop", "cache", "data_dir", "strategy", "jit_compile"} | RECORDED_CHANGES
 
 
 NOT_OPTIONS = ("resume", "config", "logical_cpus", "verbose")  # flags that are not TrainConfig options
@@ -60,7 +63,8 @@ def add_data_arguments(p):
     p.add_argument("--patches-per-image", type=int, default=1, help="random patches cut per image per pass")
     p.add_argument("--scale-augment", type=float, nargs="+", metavar="FACTOR",
                    help="also train on every HR image shrunk by these factors (e.g. 0.6 0.7 0.8 0.9; MATLAB "
-                        "bicubic, LR made from the shrunk HR), as VDSR and DRRN train on the 291 images")
+                        "bicubic, LR made from the shrunk HR), as VDSR and DRRN train on the 291 images; --resume may "
+                        "add it to a run, recorded in its config.json as from which step")
     p.add_argument("--skip-bad-images", action="store_true",
                    help="skip unreadable or too-small training images with a warning instead of stopping")
     p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction,
@@ -138,7 +142,9 @@ def read_config_file(path):
 
 def config_from_args(argv):
     """TrainConfig from defaults, then --config FILE, then explicit flags; and --resume."""
+    from tfsr.training.callbacks import Checkpoint
     from tfsr.training.run import ConfigError, TrainConfig, load_run_config
+    saved_step = Checkpoint.saved_step
     parser = build_parser()
     args = parser.parse_args(argv)
     given = {dest: getattr(args, dest) for dest in cli.explicit_options(parser, argv) if dest not in NOT_OPTIONS}
@@ -159,6 +165,10 @@ def config_from_args(argv):
             # The run continues in the folder named now, even if it was copied or moved there; a time
             # budget is this invocation's, not inherited.
             updates = {"time_budget": None, **updates, "output": str(output)}
+            recorded = {k: updates[k] for k in RECORDED_CHANGES & set(updates) if getattr(stored, k) != updates[k]}
+            if recorded:
+                step = saved_step(output)
+                updates["changes"] = [*(stored.changes or []), {"step": step, **recorded}]
             return TrainConfig.from_dict({**vars(stored), **updates}), args
         defaults = dict(vars(args))
         for key in NOT_OPTIONS:

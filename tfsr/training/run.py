@@ -81,6 +81,7 @@ class TrainConfig:
     cache: str = "memory"
     patches_per_image: int = 1
     scale_augment: list = None
+    changes: list = None  # recipe changes made on --resume: [{"step": 17000, "scale_augment": [...]}]
     skip_bad_images: bool = False
     jit_compile: bool = None
     blocks: int = None
@@ -535,6 +536,9 @@ def _start_summary(config, net, params, train_source, val_source, start, resume,
         copied, skipped = init_report
         lines.append(f"  init-from  {config.init_from}: copied {len(copied)} layers, skipped {len(skipped)}")
         lines += [f"             skipped {name}: {why}" for name, why in skipped.items()]
+    for change in config.changes or []:
+        since = ", ".join(f"{k}={v}" for k, v in change.items() if k != "step")
+        lines.append(f"  changed    from step {change['step']}: {since}")
     lines.append("=" * 72)
     return "\n".join(lines)
 
