@@ -144,7 +144,6 @@ def config_from_args(argv):
     """TrainConfig from defaults, then --config FILE, then explicit flags; and --resume."""
     from tfsr.training.callbacks import Checkpoint
     from tfsr.training.run import ConfigError, TrainConfig, load_run_config
-    saved_step = Checkpoint.saved_step
     parser = build_parser()
     args = parser.parse_args(argv)
     given = {dest: getattr(args, dest) for dest in cli.explicit_options(parser, argv) if dest not in NOT_OPTIONS}
@@ -167,7 +166,7 @@ def config_from_args(argv):
             updates = {"time_budget": None, **updates, "output": str(output)}
             recorded = {k: updates[k] for k in RECORDED_CHANGES & set(updates) if getattr(stored, k) != updates[k]}
             if recorded:
-                step = saved_step(output)
+                step = Checkpoint.saved_step(output)
                 updates["changes"] = [*(stored.changes or []), {"step": step, **recorded}]
             return TrainConfig.from_dict({**vars(stored), **updates}), args
         defaults = dict(vars(args))
