@@ -399,3 +399,6 @@ def test_resume_may_take_on_scale_augmentation_and_records_when(tmp_path):
     assert stored["scale_augment"] == [0.8] and stored["changes"] == [{"step": 10, "scale_augment": [0.8]}]
     config, _ = config_from_args(["--output", run, "--resume", "--steps", "30"])  # kept, not recorded again
     assert config.scale_augment == [0.8] and config.changes == [{"step": 10, "scale_augment": [0.8]}]
+    (tmp_path / "late.json").write_text('{"scale-augment": [0.7]}')  # a config file spells it as the flag
+    config, _ = config_from_args(["--output", run, "--resume", "--config", str(tmp_path / "late.json")])
+    assert config.changes == [{"step": 10, "scale_augment": [0.8]}, {"step": 20, "scale_augment": [0.7]}]

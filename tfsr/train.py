@@ -149,18 +149,18 @@ def config_from_args(argv):
     given = {dest: getattr(args, dest) for dest in cli.explicit_options(parser, argv) if dest not in NOT_OPTIONS}
     if args.cache == "none":
         given["cache"] = None
-    values = read_config_file(args.config) if args.config else {}
+    # A config file may spell options as the flags do (scale-augment) or as the fields (scale_augment).
+    values = {k.replace("-", "_"): v for k, v in read_config_file(args.config).items()} if args.config else {}
     try:
         if args.resume:
             output = given.get("output") or values.get("output") or f"runs/{args.arch}_x{args.scale}"
             stored = load_run_config(output)
             changed = {k for k, v in {**values, **given}.items()
-                       if k.replace("-", "_") not in RESUMABLE_OVERRIDES | {"output"}
-                       and getattr(stored, k.replace("-", "_")) != v}
+                       if k not in RESUMABLE_OVERRIDES | {"output"} and getattr(stored, k) != v}
             if changed:
                 raise cli.UserError(f"--resume continues the run in {output} as it was configured; "
                                     f"cannot change {', '.join(sorted(changed))}")
-            updates = {k: v for k, v in {**values, **given}.items() if k.replace("-", "_") in RESUMABLE_OVERRIDES}
+            updates = {k: v for k, v in {**values, **given}.items() if k in RESUMABLE_OVERRIDES}
             # The run continues in the folder named now, even if it was copied or moved there; a time
             # budget is this invocation's, not inherited.
             updates = {"time_budget": None, **updates, "output": str(output)}
