@@ -32,7 +32,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["tfsr", "tfsr.*"]),
-    package_data={"tfsr.data": ["sample/*/*", "sample/*.md"]},
+    package_data={"tfsr": ["niqe_pristine.npz"], "tfsr.data": ["sample/*/*", "sample/*.md"]},
     install_requires=runtime,
     extras_require={"test": ["pytest>=8"]},
     cmdclass={"build_py": BuildWithPresets},

@@ -1,8 +1,11 @@
-"""python -m tfsr.evaluate: PSNR/SSIM of a model (or bicubic) on a benchmark set.
+"""python -m tfsr.evaluate: PSNR/SSIM (and NIQE) of a model (or bicubic) on a benchmark set or on photos.
 
     python -m tfsr.evaluate --model best.keras --dataset set5 --data-dir ~/benchmark
     python -m tfsr.evaluate --arch bicubic --scale 4 --dataset set14
+    python -m tfsr.evaluate --model wdsr_b_x4_real --dataset set14 --metrics psnr,ssim,niqe
+    python -m tfsr.evaluate --model wdsr_b_x4_real --inputs photos/      # no HR: NIQE of the outputs
 """
+import argparse
 import json
 from pathlib import Path
 
@@ -35,6 +38,13 @@ def build_parser():
                    help='override the chain\'s probabilities and ranges, e.g. \'{"noise_range": [2, 10]}\'')
     p.add_argument("--save-lr", metavar="DIR",
                    help="write the (degraded) LR images to this folder as <name>x<scale>.png, for other tools")
+    p.add_argument("--metrics", default=None, type=_metrics,
+                   help="comma-separated: psnr, ssim (need HR), niqe (MATLAB's NIQE of the SR image, lower is "
+                        "more natural), grid (pixel-shuffle checkerboard, dB) (default: psnr,ssim; with --inputs: "
+                        "niqe,grid)")
+    p.add_argument("--inputs", nargs="+", metavar="PATH",
+                   help="score on these images or folders as the LR inputs, with no HR (real photos): only the "
+                        "no-reference metrics (niqe, grid); replaces --dataset")
     p.add_argument("--convention", default="auto", choices=CONVENTIONS,
                    help="benchmark: Y channel, shave scale; div2k: RGB, shave scale+6; "
                         "auto: div2k for DIV2K, benchmark otherwise")
@@ -50,6 +60,16 @@ def build_parser():
                    help="write a self-contained before/after page: the table and, per image, bicubic | model | "
                         "HR in synchronised zoomed views")
     return p
+
+
+def _metrics(text):
+    from tfsr.evaluation import METRICS
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in METRICS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown metric(s) {', '.join(unknown) or '(none)'}; "
+                                         f"choose from {', '.join(METRICS)}")
+    return tuple(names)
 
 
 class ReportPage:
@@ -95,6 +115,8 @@ def main(argv=None):
         scale = args.scale
         upscale = lambda lr: bicubic_upscale(lr, scale)
         label = "bicubic (MATLAB imresize)"
+    if args.inputs:
+        return _score_inputs(args, upscale, scale, label)
     from tfsr.data.degradations import DegradationError, degradation
     lr_files = "unknown" if args.degradation == "unknown" else "bicubic"
     source = resolve(args.dataset, scale, split="valid", data_dir=args.data_dir, degradation=lr_files)
@@ -108,7 +130,7 @@ def main(argv=None):
     convention = DIV2K if div2k else BENCHMARK
     page = ReportPage(Path(label).name, scale, convention) if args.report else None
     report = evaluate(source, upscale, convention, args.save_images, on_result=page and page.add,
-                      lr_dir=args.save_lr)
+                      lr_dir=args.save_lr, metrics=args.metrics or ("psnr", "ssim"))
     print(f"\n{label}")
     print(report.table())
     if args.json:
@@ -117,6 +139,25 @@ def main(argv=None):
     if page:
         page.write(args.report, f"{label} on {source.name} x{scale}")
         print(f"before/after page written to {args.report}")
+
+
+def _score_inputs(args, upscale, scale, label):
+    """``--inputs``: upscale photos that have no HR and score the outputs with the no-reference metrics."""
+    from tfsr.evaluation import FULL_REFERENCE, evaluate_inputs
+    from tfsr.upscale import input_files
+    metrics = args.metrics or ("niqe", "grid")
+    if set(metrics) & set(FULL_REFERENCE):
+        raise cli.UserError(f"--inputs have no HR: {', '.join(sorted(set(metrics) & set(FULL_REFERENCE)))} "
+                            f"cannot be scored (use --metrics niqe,grid, or --dataset with HR images)")
+    files, errors = input_files(args.inputs)
+    if errors:
+        raise cli.UserError(errors[0])
+    report = evaluate_inputs(files, upscale, scale, metrics, args.save_images)
+    print(f"\n{label}")
+    print(report.table())
+    if args.json:
+        report.save_json(args.json)
+        print(f"results written to {args.json}")
 
 
 console = cli.entry_point(main)  # the tfsr-evaluate console script: exactly `python -m tfsr.evaluate`

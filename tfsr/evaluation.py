@@ -1,12 +1,42 @@
-"""Scoring an upscaler on a dataset: per-image and mean PSNR/SSIM, JSON, table."""
+"""Scoring an upscaler on a dataset: per-image and mean PSNR/SSIM (and NIQE, checkerboard), JSON, table.
+
+Full-reference metrics (``psnr``, ``ssim``) need the HR image; the
+no-reference ones (``niqe``: lower is more natural; ``grid``: the
+pixel-shuffle checkerboard in dB, `tfsr.spectrum`) score the SR image
+alone, so they also rate photos that have no HR (`evaluate_inputs`).
+"""
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from tfsr.data.images import atomic_output, write_image
+from tfsr.data.images import atomic_output, read_image, write_image
 from tfsr.metrics import BENCHMARK, psnr, ssim
 from tfsr.progress import progress_bar
+
+FULL_REFERENCE = ("psnr", "ssim")
+NO_REFERENCE = ("niqe", "grid")
+METRICS = FULL_REFERENCE + NO_REFERENCE
+_FORMATS = {"psnr": ("PSNR dB", "8.2f"), "ssim": ("SSIM", "6.4f"), "niqe": ("NIQE", "6.3f"),
+            "grid": ("grid dB", "7.1f")}
+
+
+def no_reference_scores(sr, scale, metrics):
+    """{metric: value} of the no-reference ``metrics`` of an SR image (NIQE leaves out a ``scale`` border).
+
+    An image too small for a metric (NIQE: 96 px after the border; grid: 64 px) gets NaN, which the means skip.
+    """
+    from tfsr.niqe import niqe
+    from tfsr.spectrum import grid_peak
+    scores = {}
+    for name, score in (("niqe", lambda: niqe(sr, shave=scale)), ("grid", lambda: grid_peak(sr, scale))):
+        if name in metrics:
+            try:
+                scores[name] = score()
+            except ValueError:
+                scores[name] = float("nan")
+    return scores
 
 
 @dataclass
@@ -14,20 +44,29 @@ class Report:
     dataset: str
     scale: int
     convention: str
-    images: list = field(default_factory=list)  # {"name", "psnr", "ssim"}
+    images: list = field(default_factory=list)  # {"name", and each metric: "psnr", "ssim", "niqe", "grid"}
     input: str = "LR as loaded (bicubic)"  # what the LR images were: the degradation chain and seed
 
     @property
+    def metrics(self):
+        return [m for m in METRICS if self.images and m in self.images[0]]
+
+    def mean(self, metric):
+        """The mean over the images that have the metric (NaN: too small for it)."""
+        values = [i[metric] for i in self.images if not np.isnan(i[metric])]
+        return float(np.mean(values)) if values else float("nan")
+
+    @property
     def psnr(self):
-        return float(np.mean([i["psnr"] for i in self.images]))
+        return self.mean("psnr")
 
     @property
     def ssim(self):
-        return float(np.mean([i["ssim"] for i in self.images]))
+        return self.mean("ssim")
 
     def to_dict(self):
         return {"dataset": self.dataset, "scale": self.scale, "convention": self.convention, "input": self.input,
-                "psnr": self.psnr, "ssim": self.ssim, "images": self.images}
+                **{m: self.mean(m) for m in self.metrics}, "images": self.images}
 
     def save_json(self, path):
         with atomic_output(path) as tmp:
@@ -35,15 +74,32 @@ class Report:
 
     def table(self):
         width = max([len(i["name"]) for i in self.images] + [7])
+        columns = [(m, *_FORMATS[m]) for m in self.metrics]
         lines = [f"{self.dataset} x{self.scale}   ({self.convention}; {self.input})",
-                 f"{'image':<{width}}  {'PSNR dB':>8}  {'SSIM':>6}"]
-        lines += [f"{i['name']:<{width}}  {i['psnr']:8.2f}  {i['ssim']:6.4f}" for i in self.images]
-        lines.append(f"{'mean':<{width}}  {self.psnr:8.2f}  {self.ssim:6.4f}")
+                 f"{'image':<{width}}" + "".join(f"  {title:>{len(format(0, fmt))}}" for _, title, fmt in columns)]
+        for row in [*self.images, {"name": "mean", **{m: self.mean(m) for m in self.metrics}}]:
+            lines.append(f"{row['name']:<{width}}" + "".join(f"  {row[m]:{fmt}}" for m, _, fmt in columns))
         return "\n".join(lines)
 
 
-def evaluate(source, upscale, convention=BENCHMARK, save_dir=None, progress=True, on_result=None, lr_dir=None):
-    """Upscale every LR image of ``source`` and score it against its HR image.
+def evaluate_inputs(paths, upscale, scale, metrics=NO_REFERENCE, save_dir=None, progress=True, on_result=None):
+    """Upscale image files that have no HR (real photos) and score the SR with no-reference ``metrics``."""
+    report = Report(Path(paths[0]).parent.name if paths else "inputs", scale, "no reference",
+                    input="the images as they are (no HR)")
+    for path in progress_bar(paths, desc=f"inputs x{scale}", unit="img", disable=not progress):
+        lr = read_image(path)
+        sr = np.clip(np.floor(np.asarray(upscale(lr), np.float64) + 0.5), 0, 255).astype(np.uint8)
+        report.images.append({"name": Path(path).stem, **no_reference_scores(sr, scale, metrics)})
+        if save_dir is not None:
+            write_image(f"{save_dir}/{Path(path).stem}.png", sr)
+        if on_result:
+            on_result(Path(path).stem, lr, sr, None)
+    return report
+
+
+def evaluate(source, upscale, convention=BENCHMARK, save_dir=None, progress=True, on_result=None, lr_dir=None,
+             metrics=FULL_REFERENCE):
+    """Upscale every LR image of ``source`` and score it against its HR image (``metrics``: see `METRICS`).
 
     Args:
         source: a `PairedSet` (its LR degraded if it has a degradation).
@@ -63,9 +119,13 @@ def evaluate(source, upscale, convention=BENCHMARK, save_dir=None, progress=True
         if lr_dir is not None:
             write_image(f"{lr_dir}/{pair.name}x{scale}.png", lr)
         sr = upscale(lr)
-        report.images.append({"name": pair.name, "psnr": psnr(sr, hr, scale, convention),
-                              "ssim": ssim(sr, hr, scale, convention)})
+        scores = {"name": pair.name}
+        if "psnr" in metrics:
+            scores["psnr"] = psnr(sr, hr, scale, convention)
+        if "ssim" in metrics:
+            scores["ssim"] = ssim(sr, hr, scale, convention)
         sr = np.clip(np.floor(np.asarray(sr, np.float64) + 0.5), 0, 255).astype(np.uint8)
+        report.images.append({**scores, **no_reference_scores(sr, scale, metrics)})
         if save_dir is not None:
             write_image(f"{save_dir}/{pair.name}.png", sr)
         if on_result:

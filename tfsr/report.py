@@ -67,17 +67,21 @@ def _figure(label, image, caption):
 def comparison_item(name, panels, scores=None, hr=None):
     """The HTML of one image: ``panels`` is {label: uint8 image} (bicubic first, then the model's).
 
-    ``scores`` is {label: (psnr, ssim)}; ``hr`` adds the ground-truth panel
-    and lets the opening region be chosen by the real gain.
+    ``scores`` is {label: (psnr, ssim)} or {label: caption text} (e.g. "NIQE 5.43"); ``hr`` adds the
+    ground-truth panel and lets the opening region be chosen by the real gain.
     """
     scores = scores or {}
     labels = list(panels)
     bicubic, sr = panels[labels[0]], panels[labels[-1]]
     cy, cx = gain_region(bicubic, sr, hr)
     height, width = np.asarray(sr).shape[:2]
-    figures = [_figure(label, image, label + (f"  {scores[label][0]:.2f} dB / {scores[label][1]:.4f}"
-                                              if label in scores else ""))
-               for label, image in panels.items()]
+
+    def caption(label):
+        score = scores.get(label)
+        if score is None:
+            return label
+        return f"{label}  " + (score if isinstance(score, str) else f"{score[0]:.2f} dB / {score[1]:.4f}")
+    figures = [_figure(label, image, caption(label)) for label, image in panels.items()]
     if hr is not None:
         figures.append(_figure("HR", hr, "HR (ground truth)"))
     return (f'<section class="item" data-cx="{cx}" data-cy="{cy}" data-zoom="{ZOOM}" data-w="{width}" '
@@ -98,6 +102,16 @@ def scores_table(rows, labels):
         body.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")
     gain_head = f"<th>gain over {html.escape(labels[0])} (dB)</th>" if gain else ""
     return f"<table><tr><th>image</th>{head}{gain_head}</tr>{''.join(body)}</table>"
+
+
+def niqe_table(rows, labels):
+    """HTML table: rows of (name, {label: NIQE}), then the mean; lower is more natural."""
+    head = "".join(f"<th>{html.escape(label)} NIQE</th>" for label in labels)
+    values = {label: [r[1][label] for r in rows if not np.isnan(r[1][label])] for label in labels}
+    means = {label: float(np.mean(v)) if v else float("nan") for label, v in values.items()}
+    body = "".join(f"<tr><td>{html.escape(name)}</td>" + "".join(f"<td>{scores[label]:.3f}</td>" for label in labels)
+                   + "</tr>" for name, scores in rows + [("mean", means)])
+    return f"<table><tr><th>image</th>{head}</tr>{body}</table>"
 
 
 def page(title, items, table="", note=""):

@@ -173,10 +173,11 @@ class ComparePage:
     """
 
     def __init__(self, label, others=None):
-        self.label, self.others, self.items = label, others or {}, []
+        self.label, self.others, self.items, self.rows = label, others or {}, [], []
 
     def add(self, path, image, sr):
         from tfsr.data import bicubic_upscale
+        from tfsr.evaluation import no_reference_scores
         from tfsr.report import comparison_item
 
         def rgb(x):
@@ -186,14 +187,22 @@ class ComparePage:
         panels = {"bicubic": bicubic_upscale(rgb(image), scale)}
         panels.update({label: rgb(other(image)) for label, other in self.others.items()})
         panels[self.label] = rgb(sr)
-        self.items.append(comparison_item(path.name, panels))
+        niqe = {label: no_reference_scores(np.clip(np.floor(np.asarray(panel, np.float64) + 0.5), 0, 255), scale,
+                                           ("niqe",))["niqe"] for label, panel in panels.items()}
+        self.rows.append((path.name, niqe))
+        self.items.append(comparison_item(path.name, panels, {label: f"NIQE {value:.2f}"
+                                                              for label, value in niqe.items() if not np.isnan(value)}))
 
     def write(self, path, title, scale):
         from tfsr.data.images import atomic_output
-        from tfsr.report import page
+        from tfsr.report import niqe_table, page
+        scored = [row for row in self.rows if not all(np.isnan(v) for v in row[1].values())]  # NaN: < 96 px
+        table = niqe_table(scored, list(scored[0][1])) if scored else ""
         with atomic_output(path) as tmp:
-            tmp.write_text(page(title, self.items, note=f"x{scale}; no ground truth: each view opens where the "
-                                                        f"model differs most from bicubic."))
+            tmp.write_text(page(title, self.items, table,
+                                note=f"x{scale}; no ground truth: each view opens where the model differs most "
+                                     f"from bicubic. NIQE (MATLAB's, lower is more natural) of each whole output; "
+                                     f"images under 96 px have none."))
 
 
 console = cli.entry_point(main)  # the tfsr-upscale console script: exactly `python -m tfsr.upscale`

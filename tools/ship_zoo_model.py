@@ -32,6 +32,7 @@ from tfsr import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
+METRICS = ("psnr", "ssim", "niqe")  # NIQE: what a perceptual preset is for (MATLAB's, lower is more natural)
 PUBLISHED = {  # Y-PSNR of the best published models trained on the same 291 images: {scale: {model: (Set5, Set14)}}
     2: {"VDSR": (37.53, 33.03), "DRRN": (37.74, 33.23), "MemNet": (37.78, 33.28)},
     3: {"VDSR": (33.66, 29.77), "DRRN": (34.03, 29.96), "MemNet": (34.09, 30.00)},
@@ -106,10 +107,11 @@ def main(argv=None):
         chain = degradation(spec) if spec else None
         for name in ("set5", "set14"):
             data = resolve(name, scale, split="valid", data_dir=args.data_dir).degraded(chain)
-            scored = evaluate(data, sr, progress=False)
-            bicubic = evaluate(data, lambda lr: bicubic_upscale(lr, scale), progress=False)
-            scores = {"psnr": scored.psnr, "ssim": scored.ssim, "bicubic_psnr": bicubic.psnr,
-                      "bicubic_ssim": bicubic.ssim, "convention": scored.convention, "input": scored.input}
+            scored = evaluate(data, sr, progress=False, metrics=METRICS)
+            bicubic = evaluate(data, lambda lr: bicubic_upscale(lr, scale), progress=False, metrics=METRICS)
+            scores = {"psnr": scored.psnr, "ssim": scored.ssim, "niqe": scored.mean("niqe"),
+                      "bicubic_psnr": bicubic.psnr, "bicubic_ssim": bicubic.ssim, "bicubic_niqe": bicubic.mean("niqe"),
+                      "convention": scored.convention, "input": scored.input}
             if spec:
                 report.setdefault("degraded", {}).setdefault(spec, {})[name] = scores
             else:
@@ -141,8 +143,9 @@ def main(argv=None):
         except ExportError as e:
             raise cli.UserError(str(e)) from None
         print(f"{path}: {exported['exported']['psnr']:.3f} dB on {set5.describe_input()} Set5 "
-              f"(drop {exported['psnr_drop']:+.3f}, SSIM {exported['ssim_drop']:+.4f}; Set14 drop "
-              f"{exported['held_out']['psnr_drop']:+.3f}), {exported['size_bytes'] / 1e6:.2f} MB", flush=True)
+              f"(drop {exported['psnr_drop']:+.3f}, SSIM {exported['ssim_drop']:+.4f}, NIQE "
+              f"{exported['niqe_change']:+.3f}; Set14 drop {exported['held_out']['psnr_drop']:+.3f}, NIQE "
+              f"{exported['held_out']['niqe_change']:+.3f}), {exported['size_bytes'] / 1e6:.2f} MB", flush=True)
     finish(run)
     return 0
 

@@ -101,14 +101,16 @@ def compare_predictor(keras_model, scale, predict, source, tile=None):
         fidelity.append(10 * np.log10(255.0 ** 2 / max(np.mean(error ** 2), 1e-10)))
         return sr
 
-    keras_report = evaluate(source, keras_upscale, progress=False)
-    exported_report = evaluate(source, exported_upscale, progress=False)
+    metrics = ("psnr", "ssim", "niqe")  # NIQE: a perceptual model's int8 file must also look the same
+    keras_report = evaluate(source, keras_upscale, progress=False, metrics=metrics)
+    exported_report = evaluate(source, exported_upscale, progress=False, metrics=metrics)
     return {
         "dataset": source.name, "convention": keras_report.convention, "input": keras_report.input,
-        "keras": {"psnr": keras_report.psnr, "ssim": keras_report.ssim},
-        "exported": {"psnr": exported_report.psnr, "ssim": exported_report.ssim},
+        "keras": {m: keras_report.mean(m) for m in metrics},
+        "exported": {m: exported_report.mean(m) for m in metrics},
         "psnr_drop": keras_report.psnr - exported_report.psnr,
         "ssim_drop": keras_report.ssim - exported_report.ssim,
+        "niqe_change": exported_report.mean("niqe") - keras_report.mean("niqe"),
         "max_pixel_difference": max(differences),
         "psnr_to_keras": float(np.mean(fidelity)),
     }
