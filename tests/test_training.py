@@ -17,10 +17,12 @@ from tfsr.inference import upscaler
 from tfsr.models import build, load_model
 from tfsr.train import config_from_args
 from tfsr.training import (
+    ConfigError,
     TrainConfig,
     TrainingError,
     copy_matching_layers,
     make_optimizer,
+    resumed_config,
     train,
 )
 from tfsr.training.trainers import MultiScaleTrainer, Trainer
@@ -68,7 +70,8 @@ def test_mixed_precision_run_trains_and_restores_the_policy(tmp_path):
     rows = read_csv(tmp_path / "run" / "metrics.csv")
     assert float(rows[1]["loss"]) < float(rows[0]["loss"]) and result.final_step == 20
     model = load_model(tmp_path / "run" / "last.keras")
-    assert model.get_layer("head").compute_dtype == "bfloat16"  # on this CPU-only machine
+    expected = "float16" if tf.config.list_physical_devices("GPU") else "bfloat16"  # --mixed-precision alone: auto
+    assert model.get_layer("head").compute_dtype == expected
     assert model.output.dtype == "float32"
 
 
@@ -402,3 +405,20 @@ def test_resume_may_take_on_scale_augmentation_and_records_when(tmp_path):
     (tmp_path / "late.json").write_text('{"scale-augment": [0.7]}')  # a config file spells it as the flag
     config, _ = config_from_args(["--output", run, "--resume", "--config", str(tmp_path / "late.json")])
     assert config.changes == [{"step": 10, "scale_augment": [0.8]}, {"step": 20, "scale_augment": [0.7]}]
+
+
+def test_the_library_keeps_the_resume_rules(tmp_path):
+    """train(resume=True) refuses a config that is not the run's; a typo in a resume config file is one line."""
+    train(tiny_config(tmp_path, steps=10, eval_every=10, checkpoint_every=10), log=lambda *_: None)
+    run = tmp_path / "run"
+    before = (run / "config.json").read_text()
+    with pytest.raises(ConfigError, match="cannot change loss, lr"):
+        train(tiny_config(tmp_path, steps=20, eval_every=10, checkpoint_every=10, lr=0.5, loss="l2"), resume=True,
+              log=lambda *_: None)
+    assert (run / "config.json").read_text() == before  # nothing rewritten
+    assert resumed_config(run, {"steps": 20}).steps == 20
+    (tmp_path / "typo.json").write_text('{"stpes": 20}')
+    out = subprocess.run([sys.executable, "-m", "tfsr.train", "--output", str(run), "--resume", "--config",
+                          str(tmp_path / "typo.json")], check=False, capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [f"error: {tmp_path / 'typo.json'}: unknown option(s) stpes"]

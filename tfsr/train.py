@@ -14,15 +14,6 @@ from pathlib import Path
 
 from tfsr import cli
 
-# What --resume may change: the length and budget of the run, and what depends on the machine
-# (where the data is, caching, distribution, XLA). The rest is the run's identity, except the recipe
-# changes a run may take on late (scale augmentation, docs/training.md section 6): those are allowed
-# and recorded in the run's config as {"step": ..., option: value}.
-RECORDED_CHANGES = {"scale_augment"}
-RESUMABLE_OVERRIDES = {"steps", "time_budget", "eval_every", "checkpoint_every", "dataset", "eval_dataset",
-                       "eval_images", "eval_crop", "cache", "data_dir", "strategy", "jit_compile"} | RECORDED_CHANGES
-
-
 NOT_OPTIONS = ("resume", "config", "logical_cpus", "verbose")  # flags that are not TrainConfig options
 
 
@@ -43,13 +34,17 @@ def add_data_arguments(p):
                    help='override the chain\'s probabilities and ranges, e.g. \'{"jpeg_range": [50, 95]}\' '
                         "(also the degradation_options key of --config; see tfsr/data/degradations.py)")
     p.add_argument("--sharpen-target", action="store_true",
-                   help="train towards unsharp-masked HR patches, as Real-ESRGAN does")
+                   help="train towards unsharp-masked HR patches (the LR is still made from the unsharpened HR; "
+                        "Real-ESRGAN's gt_usm also degrades the sharpened HR)")
     p.add_argument("--eval-degradation", metavar="CHAIN",
                    help="degradation of the validation LR images, one fixed draw per image (default: the "
                         "training chain; bicubic for clean validation; jpeg:75 for a fixed quality)")
     p.add_argument("--batch-size", type=int, help=f"patches per batch ({recipe}: 16)")
     p.add_argument("--patch-size", type=int, help=f"LR patch side in pixels ({recipe}: 48)")
-    p.add_argument("--loss", choices=["l1", "l2"], help=f"pixel loss ({recipe}: l1)")
+    p.add_argument("--loss", help=f"pixel loss l1 or l2 ({recipe}: l1), or weighted terms, e.g. "
+                                  "l1:1,fft:1,gan:0.1 (terms on [0, 1] images: l1, l2, fft = amplitude "
+                                  "spectra, vgg = fixed random VGG features, gan = adversarial; see "
+                                  "tfsr/training/losses.py)")
     p.add_argument("--seed", type=int, default=0, help="random seed (weights, patches, augmentation)")
     p.add_argument("--eval-dataset",
                    help="validation set: set5/set14/b100/urban100/manga109 under --data-dir, div2k "
@@ -65,6 +60,9 @@ def add_data_arguments(p):
                    help="also train on every HR image shrunk by these factors (e.g. 0.6 0.7 0.8 0.9; MATLAB "
                         "bicubic, LR made from the shrunk HR), as VDSR and DRRN train on the 291 images; --resume may "
                         "add it to a run, recorded in its config.json as from which step")
+    p.add_argument("--hold-out", type=int, metavar="N",
+                   help="keep N training images (spread evenly over the set) out of training and validate on "
+                        "them, degraded like --eval-degradation (instead of --eval-dataset)")
     p.add_argument("--skip-bad-images", action="store_true",
                    help="skip unreadable or too-small training images with a warning instead of stopping")
     p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction,
@@ -100,10 +98,17 @@ def build_parser():
     p.add_argument("--init-from", metavar="MODEL",
                    help="start from a trained model (.keras, SavedModel, preset, or a run folder's checkpoint): "
                         "copy every layer whose name and shape match")
+    p.add_argument("--discriminator", default="unet", choices=["unet", "patch"],
+                   help="with a gan loss term: unet = Real-ESRGAN's U-Net with spectral norm (a logit per "
+                        "pixel), patch = a spectrally normalised PatchGAN (a third of the cost)")
+    p.add_argument("--d-features", type=int, default=64,
+                   help="width of the discriminator's first layer (Real-ESRGAN: 64; 32 costs a quarter)")
+    p.add_argument("--d-lr", type=float, help="the discriminator's learning rate (default: --lr)")
     p.add_argument("--eval-every", type=int, default=1000, help="validate every N steps")
     p.add_argument("--checkpoint-every", type=int, default=1000, help="save a checkpoint every N steps")
-    p.add_argument("--mixed-precision", action="store_true",
-                   help="float16 compute on GPUs (bfloat16 on CPUs), float32 weights")
+    p.add_argument("--mixed-precision", nargs="?", const="auto", choices=["auto", "float16", "bfloat16"],
+                   help="compute in 16 bits, weights in float32: float16 (GPUs; dynamic loss scaling), bfloat16 "
+                        "(CPUs, TPUs), or auto, the flag alone: float16 on GPUs, bfloat16 on CPUs")
     p.add_argument("--strategy", default="default", choices=["default", "mirrored", "multi_worker"],
                    help="distribution: mirrored = all local GPUs; multi_worker = the hosts in $TF_CONFIG")
     p.add_argument("--logical-cpus", type=int,
@@ -142,8 +147,7 @@ def read_config_file(path):
 
 def config_from_args(argv):
     """TrainConfig from defaults, then --config FILE, then explicit flags; and --resume."""
-    from tfsr.training.callbacks import Checkpoint
-    from tfsr.training.run import ConfigError, TrainConfig, load_run_config
+    from tfsr.training.run import ConfigError, TrainConfig, resumed_config
     parser = build_parser()
     args = parser.parse_args(argv)
     given = {dest: getattr(args, dest) for dest in cli.explicit_options(parser, argv) if dest not in NOT_OPTIONS}
@@ -154,21 +158,7 @@ def config_from_args(argv):
     try:
         if args.resume:
             output = given.get("output") or values.get("output") or f"runs/{args.arch}_x{args.scale}"
-            stored = load_run_config(output)
-            changed = {k for k, v in {**values, **given}.items()
-                       if k not in RESUMABLE_OVERRIDES | {"output"} and getattr(stored, k) != v}
-            if changed:
-                raise cli.UserError(f"--resume continues the run in {output} as it was configured; "
-                                    f"cannot change {', '.join(sorted(changed))}")
-            updates = {k: v for k, v in {**values, **given}.items() if k in RESUMABLE_OVERRIDES}
-            # The run continues in the folder named now, even if it was copied or moved there; a time
-            # budget is this invocation's, not inherited.
-            updates = {"time_budget": None, **updates, "output": str(output)}
-            recorded = {k: updates[k] for k in RECORDED_CHANGES & set(updates) if getattr(stored, k) != updates[k]}
-            if recorded:
-                step = Checkpoint.saved_step(output)
-                updates["changes"] = [*(stored.changes or []), {"step": step, **recorded}]
-            return TrainConfig.from_dict({**vars(stored), **updates}), args
+            return resumed_config(output, {**values, **given}, args.config or "options"), args
         defaults = dict(vars(args))
         for key in NOT_OPTIONS:
             defaults.pop(key)

@@ -53,7 +53,7 @@ def main(argv=None):
                          degradation=args.degradation, degradation_options=args.degradation_options,
                          sharpen_target=args.sharpen_target, eval_degradation=args.eval_degradation,
                          batch_size=args.batch_size, patch_size=args.patch_size,
-                         loss=args.loss, seed=args.seed, eval_dataset=args.eval_dataset,
+                         loss=args.loss, seed=args.seed, eval_dataset=args.eval_dataset, hold_out=args.hold_out,
                          eval_images=args.eval_images, eval_crop=args.eval_crop,
                          cache=None if args.cache == "none" else args.cache,
                          patches_per_image=args.patches_per_image, scale_augment=args.scale_augment,

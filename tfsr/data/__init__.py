@@ -11,7 +11,7 @@ _WHERE = {
     "images": ("DataError", "ImageError", "list_images", "read_image", "write_image"),
     "pipeline": ("multiscale_training_dataset", "training_dataset", "validation_dataset"),
     "sources": ("BENCHMARKS", "Pair", "PairedSet", "TfdsSource", "benchmark", "bicubic_upscale", "data_root",
-                "folder", "image_folder", "sample"),
+                "folder", "image_folder", "sample", "split_held_out"),
     "catalog": ("resolve",),
     "degradations": ("Degradation", "DegradationError", "degradation"),
 }

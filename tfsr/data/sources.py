@@ -89,6 +89,23 @@ def scale_augmented(paired, factors):
     return dataclasses.replace(paired, name=f"{paired.name} +{len(factors)} scales", pairs=pairs)
 
 
+def split_held_out(paired, count):
+    """(training set, held-out set): ``count`` images spread evenly over ``paired`` are kept out of training.
+
+    The held-out images are every (n/count)-th of the sorted list, so a set made
+    of several folders gives each its share; they validate the run and select
+    its checkpoints, leaving the benchmark sets for reporting.
+    """
+    if not 0 < count < len(paired):
+        raise DataError(f"--hold-out {count}: {paired.name} has {len(paired)} images; hold out 1 to "
+                        f"{len(paired) - 1}")
+    chosen = {int((i + 0.5) * len(paired) / count) for i in range(count)}
+    kept = [pair for i, pair in enumerate(paired.pairs) if i not in chosen]
+    held = [pair for i, pair in enumerate(paired.pairs) if i in chosen]
+    return (dataclasses.replace(paired, name=f"{paired.name} (without {count} held out)", pairs=kept),
+            dataclasses.replace(paired, name=f"{paired.name} (held out: {count})", pairs=held))
+
+
 def image_seed(name):
     """A stable 31-bit number for an image name (its CRC-32), the per-image part of a degradation seed."""
     return zlib.crc32(name.encode()) & 0x7FFFFFFF

@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -62,11 +63,11 @@ def due(model, step, every, total):
 @contextlib.contextmanager
 def averaged_weights(trainer):
     """With ``--ema``: the moving average of the weights in place of the raw ones, restored after."""
-    optimizer = trainer.optimizer
+    optimizer = getattr(trainer.optimizer, "inner_optimizer", trainer.optimizer)  # under loss scaling
     if not optimizer.use_ema:
         yield
         return
-    variables = trainer.trainable_variables
+    variables = trainer.net.trainable_variables  # the network's (a GAN trainer also holds a discriminator)
     raw = [v.numpy() for v in variables]
     optimizer.finalize_variable_values(variables)
     try:
@@ -139,7 +140,13 @@ class Checkpoint(keras.callbacks.Callback):
             raise CheckpointError(f"{path}: damaged checkpoint ({size:,} bytes, SHA-256 differs from the "
                                   f"{record['bytes']:,} bytes written at step {record['step']}); {advice}")
         try:
-            trainer.load_weights(path)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                trainer.load_weights(path)
+            # Keras only warns when a part of the model (a discriminator, an optimizer) is not in the file.
+            skipped = [str(w.message) for w in caught if "Skipping" in str(w.message) or "mismatch" in str(w.message)]
+            if skipped:
+                raise ValueError(skipped[0])
         except Exception as e:
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise CheckpointError(f"{path}: damaged checkpoint, cannot be read ({reason}); {advice}") from None
@@ -178,6 +185,12 @@ class StepProgress(keras.callbacks.Callback):
 class Validation(keras.callbacks.Callback):
     """Validation PSNR/SSIM every ``every`` steps; keeps the best model.
 
+    With ``perceptual`` (an adversarial run) it also scores NIQE and the
+    pixel-shuffle checkerboard (`tfsr.spectrum.grid_peak`) of the SR images,
+    and the best model is the one with the lowest NIQE among those whose PSNR
+    is at least ``psnr_floor`` (bicubic's): a GAN may trade fidelity for
+    detail, but not below the simplest upscaler.
+
     Scores with ``evaluator`` (a compiled model sharing the trained weights,
     with the PSNR/SSIM metrics), writes ``best.keras`` when validation PSNR
     improves, appends to ``metrics.csv`` and logs scalars and LR-bicubic /
@@ -188,8 +201,9 @@ class Validation(keras.callbacks.Callback):
     """
 
     def __init__(self, output, every, total_steps, trainer, net, evaluator, val_data, preview, writers,
-                 validation=None):
+                 validation=None, perceptual=False, psnr_floor=None):
         super().__init__()
+        self.perceptual, self.psnr_floor = perceptual, psnr_floor
         self.output, self.every, self.total = Path(output), every, total_steps
         self.trainer, self.net, self.evaluator = trainer, net, evaluator
         self.val_data, self.preview, self.writers = val_data, preview, writers
@@ -225,23 +239,55 @@ class Validation(keras.callbacks.Callback):
         row = {"step": step, "loss": logs.get("loss", float("nan")), "lr": current_lr(self.trainer),
                "val_psnr": scores["psnr"], "val_ssim": scores["ssim"], "val_loss": scores["loss"],
                "time": time.time()}
+        if self.perceptual:
+            row.update(self._perceptual_scores())
         self.history.append(row)
         self._append_csv(row)
         with self.writers["validation"].as_default(step=step):
-            tf.summary.scalar("psnr", row["val_psnr"])
-            tf.summary.scalar("ssim", row["val_ssim"])
-            tf.summary.scalar("loss", row["val_loss"])
+            for name in ("psnr", "ssim", "loss", "niqe", "grid_peak"):
+                if f"val_{name}" in row:
+                    tf.summary.scalar(name, row[f"val_{name}"])
             tf.summary.image("bicubic | SR | HR", self._preview_strips(), max_outputs=len(self.preview))
-        improved = self.best is None or row["val_psnr"] > self.best["val_psnr"]
+        improved = self._better(row)
         if improved:
             save_atomic(self.net, self.output / "best.keras")
-            self.best = {"step": step, "val_psnr": row["val_psnr"], "val_ssim": row["val_ssim"],
+            self.best = {"step": step, **{k: v for k, v in row.items() if k.startswith("val_") and k != "val_loss"},
                          "validation": self.validation}
             with atomic_output(self.output / "best.json") as tmp:
                 tmp.write_text(json.dumps(self.best))
-        progress.write(f"step {step}: validation PSNR {row['val_psnr']:.2f} dB, SSIM {row['val_ssim']:.4f}"
-              + ("  (best, saved best.keras)" if improved else f"  (best {self.best['val_psnr']:.2f})"))
+        niqe = f", NIQE {row['val_niqe']:.3f}, grid {row['val_grid_peak']:.1f} dB" if self.perceptual else ""
+        best = f"NIQE {self.best['val_niqe']:.3f}" if self.perceptual and self.best else \
+            f"{self.best['val_psnr']:.2f}" if self.best else "none"
+        progress.write(f"step {step}: validation PSNR {row['val_psnr']:.2f} dB, SSIM {row['val_ssim']:.4f}{niqe}"
+                       + ("  (best, saved best.keras)" if improved else f"  (best {best})"))
         self.seconds = time.perf_counter() - started
+
+    def _better(self, row):
+        if self.best is None:
+            return True
+        if not self.perceptual:
+            return row["val_psnr"] > self.best["val_psnr"]
+        return self._rank(row) > self._rank(self.best)
+
+    def _rank(self, row):
+        """Above the PSNR floor beats below it; above it, lower NIQE wins; below it, higher PSNR."""
+        above = self.psnr_floor is None or row["val_psnr"] >= self.psnr_floor
+        return (above, -row.get("val_niqe", float("inf")) if above else row["val_psnr"])
+
+    def _perceptual_scores(self):
+        """Mean NIQE and checkerboard peak (dB) of the SR validation images large enough for them."""
+        from tfsr.niqe import BLOCK, niqe
+        from tfsr.spectrum import TILE, grid_peak
+        niqes, peaks = [], []
+        for lr, _ in self.val_data:
+            sr = np.clip(np.floor(self.evaluator(lr, training=False).numpy()[0] + 0.5), 0, 255)
+            scale = sr.shape[0] // lr.shape[1]
+            if min(sr.shape[:2]) - 2 * scale >= BLOCK:
+                niqes.append(niqe(sr, shave=scale))
+            if min(sr.shape[:2]) >= TILE:
+                peaks.append(grid_peak(sr, scale))
+        return {"val_niqe": float(np.mean(niqes)) if niqes else float("nan"),
+                "val_grid_peak": float(np.mean(peaks)) if peaks else float("nan")}
 
     def _append_csv(self, row):
         path = self.output / "metrics.csv"
@@ -261,7 +307,8 @@ class Validation(keras.callbacks.Callback):
 
 
 class ScalarLogger(keras.callbacks.Callback):
-    """Training loss and learning rate to TensorBoard every ``every`` steps."""
+    """The step's logs (the loss; an adversarial run's terms and discriminator loss) and the learning rate
+    to TensorBoard every ``every`` steps."""
 
     def __init__(self, writer, trainer, every=50):
         super().__init__()
@@ -271,7 +318,8 @@ class ScalarLogger(keras.callbacks.Callback):
         step = global_step(self.trainer)
         if step % self.every == 0 and finite(logs):
             with self.writer.as_default(step=step):
-                tf.summary.scalar("loss", float(logs["loss"]))
+                for name, value in (logs or {}).items():
+                    tf.summary.scalar(name, float(np.reshape(value, -1)[0]))
                 tf.summary.scalar("learning_rate", current_lr(self.trainer))
 
 

@@ -5,7 +5,7 @@ to zero at the last step, the better use of a short budget. Both can
 start with a linear warm-up. The cosine's length is a variable, so that a
 run with a time budget can fit it once the speed is measured.
 `AveragingAdam` keeps the moving average of the weights that ``--ema``
-validates and saves.
+validates and saves; `loss_scaled` wraps an optimizer for float16.
 """
 import math
 import re
@@ -71,6 +71,29 @@ class AveragingAdam(keras.optimizers.Adam):
             if average is not None:
                 m = ops.cast(momentum, variable.dtype)
                 average.assign(m * average + (1.0 - m) * variable)
+
+
+class CountingLossScaleOptimizer(keras.optimizers.LossScaleOptimizer):
+    """Keras' dynamic loss scaling (float16), except that a skipped step still counts as a step.
+
+    Keras skips the update of a step whose scaled gradients overflow and
+    halves the scale, leaving ``iterations`` where it was. A run's step is
+    ``iterations``: it would then lag behind the batches ``fit`` counts, and the
+    run would end short of its last validation and checkpoint. Here the
+    skipped step counts (the schedule moves on, as PyTorch's does; Adam's bias
+    correction sees it, which matters only in the first few hundred steps).
+    """
+
+    def _stateful_handle_non_finite_grads(self):
+        super()._stateful_handle_non_finite_grads()
+        self.inner_optimizer.iterations.assign_add(1)
+
+
+def loss_scaled(optimizer):
+    """``optimizer`` wrapped for dynamic loss scaling when float16 mixed precision is on (else as it is)."""
+    if keras.mixed_precision.global_policy().name == "mixed_float16":
+        return CountingLossScaleOptimizer(optimizer)
+    return optimizer
 
 
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")

@@ -7,7 +7,7 @@ returns a `TrainResult`. A run lives in one output folder:
     config.json              the resolved options (``--resume`` reads them)
     checkpoint.weights.h5    model + optimizer state (moments, moving average), every N steps (atomic)
     checkpoint.json          the step, size and SHA-256 of that checkpoint
-    best.keras / best.json   best validation PSNR so far
+    best.keras / best.json   best validation so far (PSNR; adversarial runs: NIQE, PSNR above bicubic)
     last.keras               the model at the end
     metrics.csv              one row per validation
     logs/                    TensorBoard: losses, LR, PSNR/SSIM, image strips
@@ -33,16 +33,20 @@ from tfsr.data.pipeline import (
     training_dataset,
     validation_dataset,
 )
-from tfsr.data.sources import PairedSet, bicubic_upscale, check_pairs, scale_augmented
+from tfsr.data.sources import PairedSet, bicubic_upscale, check_pairs, scale_augmented, split_held_out
 from tfsr.evaluation import evaluate
 from tfsr.layers import walk_layers
 from tfsr.metrics import PSNR, SSIM
 from tfsr.models import build, get_arch, load_model, select_scale
 from tfsr.models.complexity import count_params
+from tfsr.models.discriminators import DISCRIMINATORS, build_discriminator
 from tfsr.training import callbacks as cb
-from tfsr.training.optimization import AveragingAdam, LearningRate, format_duration, parse_duration
+from tfsr.training.adversarial import GANTrainer
+from tfsr.training.losses import PIXEL_TERMS, LossSpecError, content_losses, parse_loss
+from tfsr.training.optimization import AveragingAdam, LearningRate, format_duration, loss_scaled, parse_duration
 from tfsr.training.trainers import MultiScaleTrainer, Trainer
 
+MIXED_PRECISION = (None, False, True, "auto", "float16", "bfloat16")  # False/True: older run configs
 MODEL_OPTIONS = ("blocks", "features", "expansion", "low_rank", "res_scale", "init", "conv_init")
 
 
@@ -67,7 +71,11 @@ class TrainConfig:
     warmup_steps: int = 0
     ema: float = None
     time_budget: str = None
-    loss: str = None
+    loss: str = None  # "l1", or weighted terms "l1:1,fft:1,gan:0.1" (tfsr.training.losses)
+    discriminator: str = "unet"  # with a gan term: unet (Real-ESRGAN's) or patch
+    d_features: int = 64
+    d_lr: float = None  # the discriminator's learning rate (default: lr)
+    hold_out: int = None  # validate on this many training images kept out of training
     seed: int = 0
     output: str = None
     eval_every: int = 1000
@@ -76,7 +84,7 @@ class TrainConfig:
     eval_crop: int = None
     checkpoint_every: int = 1000
     init_from: str = None
-    mixed_precision: bool = False
+    mixed_precision: str = None  # float16, bfloat16, or auto (float16 on GPUs, bfloat16 on CPUs); None: float32
     strategy: str = "default"
     cache: str = "memory"
     patches_per_image: int = 1
@@ -126,12 +134,25 @@ class TrainConfig:
                 parse_duration(self.time_budget)
             except ValueError as e:
                 raise ConfigError(f"--time-budget: {e}") from None
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ConfigError(f"--mixed-precision is one of {', '.join(map(str, MIXED_PRECISION[2:]))}, "
+                              f"got {self.mixed_precision!r}")
         if self.warmup_steps < 0:
             raise ConfigError(f"--warmup-steps must be >= 0, got {self.warmup_steps}")
         arch = get_arch(self.arch)
         if arch.multiscale and self.scale not in arch.scales:
             raise ConfigError(f"{self.arch} has branches for x{', x'.join(map(str, arch.scales))}; "
                               f"--scale {self.scale} (the scale it validates at) is none of them")
+        try:
+            terms = parse_loss(self.loss or "l1")
+        except LossSpecError as e:
+            raise ConfigError(str(e)) from None
+        if "gan" in terms and arch.multiscale:
+            raise ConfigError(f"--loss {self.loss}: adversarial training is for single-scale models, not {self.arch}")
+        if self.discriminator not in DISCRIMINATORS:
+            raise ConfigError(f"unknown discriminator {self.discriminator!r} ({', '.join(DISCRIMINATORS)})")
+        if self.hold_out is not None and self.eval_dataset is not None:
+            raise ConfigError("--hold-out validates on the held-out training images; it takes no --eval-dataset")
         if self.degradation == "unknown" and self.dataset != "div2k":
             raise ConfigError("--degradation unknown is DIV2K's own LR files; it needs --dataset div2k")
         try:
@@ -155,6 +176,11 @@ class TrainConfig:
         if self.eval_degradation is None:
             return self.degradation_chain()
         return None if self.eval_degradation == "bicubic" else degradation(self.eval_degradation)
+
+    @property
+    def adversarial(self):
+        """Whether the loss has a GAN term (a discriminator trains beside the network)."""
+        return "gan" in parse_loss(self.loss)
 
     def model_overrides(self):
         return {k: getattr(self, k) for k in MODEL_OPTIONS if getattr(self, k) is not None}
@@ -221,18 +247,37 @@ def make_optimizer(config, schedule=None):
     schedule = schedule or make_schedule(config)
     adam = dict(beta_1=0.9, beta_2=0.999, epsilon=1e-8)
     if config.ema:
-        return AveragingAdam(schedule, ema_momentum=config.ema, **adam)
-    return keras.optimizers.Adam(schedule, **adam)
+        return loss_scaled(AveragingAdam(schedule, ema_momentum=config.ema, **adam))
+    return loss_scaled(keras.optimizers.Adam(schedule, **adam))
 
 
-def make_loss(name):
+def make_loss(spec, scale=None):
+    """The Keras loss of a non-adversarial ``--loss``: ``l1``/``l2`` on [0, 255], or weighted terms on [0, 1]
+    (``scale``: the model's, for the ``grid`` term)."""
     losses = {"l1": keras.losses.MeanAbsoluteError, "l2": keras.losses.MeanSquaredError}
-    if name not in losses:
-        raise ValueError(f"unknown loss {name!r} (l1, l2)")
-    return losses[name]()
+    if spec in losses:
+        return losses[spec]()
+    terms = parse_loss(spec)
+    if "gan" in terms:
+        raise ValueError(f"--loss {spec} is adversarial: it trains with a GANTrainer, not a Keras loss")
+    parts = content_losses(terms, scale)
+
+    def weighted(hr, sr):
+        hr, sr = tf.cast(hr, tf.float32) / 255.0, tf.cast(sr, tf.float32) / 255.0
+        return tf.add_n([terms[name] * fn(hr, sr) for name, fn in parts.items()])
+    return weighted
+
+
+def _pixel_loss(spec):
+    """The pixel term of ``--loss`` (l1 if it has none): the validation loss."""
+    return next((t for t in parse_loss(spec) if t in PIXEL_TERMS), "l1")
 
 
 def _validation_source(config, scale):
+    if config.hold_out:
+        held = _held_out(resolve(config.dataset, scale, split="train", data_dir=config.data_dir,
+                                 degradation=config.lr_files()), config)[1]
+        return held.degraded(config.eval_degradation_chain(), seed=config.seed)
     spec = config.eval_dataset or ("sample" if config.dataset == "sample" else
                                    "div2k" if config.dataset == "div2k" else None)
     if spec is None:
@@ -262,12 +307,32 @@ def _preview_crops(source, scale, count=3, size=32):
     return crops
 
 
+def _held_out(source, config):
+    """(training, held-out) of a training source under ``--hold-out`` (the source itself if not a folder set)."""
+    if not isinstance(source, PairedSet):
+        raise ConfigError(f"--hold-out needs a dataset of image files, not {config.dataset}")
+    try:
+        return split_held_out(source, config.hold_out)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
 def compiled_trainer(config, schedule=None, jit_compile=False):
-    """The network of ``config`` and its compiled trainer, optimizer built (ready for a checkpoint)."""
+    """The network of ``config`` and its compiled trainer, optimizers built (ready for a checkpoint).
+
+    A ``gan`` term in the loss gives a `GANTrainer` with the config's discriminator and its own Adam.
+    """
     arch = get_arch(config.arch)
     net = build(config.arch, None if arch.multiscale else config.scale, **config.model_overrides())
+    if config.adversarial:
+        discriminator = build_discriminator(config.discriminator, config.d_features)
+        d_optimizer = loss_scaled(keras.optimizers.Adam(config.d_lr or config.lr, beta_1=0.9, beta_2=0.99,
+                                                        epsilon=1e-8))
+        trainer = GANTrainer(net, discriminator, parse_loss(config.loss), d_optimizer, config.scale)
+        trainer.compile(make_optimizer(config, schedule), jit_compile=jit_compile)
+        return net, trainer
     trainer = MultiScaleTrainer(net) if arch.multiscale else Trainer(net)
-    trainer.compile(make_optimizer(config, schedule), make_loss(config.loss), jit_compile=jit_compile)
+    trainer.compile(make_optimizer(config, schedule), make_loss(config.loss, config.scale), jit_compile=jit_compile)
     trainer.optimizer.build(trainer.trainable_variables)
     return net, trainer
 
@@ -334,6 +399,50 @@ def load_run_config(output):
     return TrainConfig.from_dict(json.loads(path.read_text()), str(path))
 
 
+# What --resume may change: the length and budget of the run, what depends on the machine (where the
+# data is, caching, distribution, XLA) and the validation (a new one chooses the best model anew, the old
+# best kept as best.previous). The rest is the run's identity, except the recipe
+# changes a run may take on late (scale augmentation, docs/training.md section 6): those are allowed
+# and recorded in the run's config as {"step": ..., option: value}.
+RECORDED_CHANGES = {"scale_augment"}
+RESUMABLE = {"steps", "time_budget", "eval_every", "checkpoint_every", "dataset", "eval_dataset", "eval_images",
+             "eval_crop", "eval_degradation", "cache", "data_dir", "strategy", "jit_compile"} | RECORDED_CHANGES
+
+
+def resumed_config(output, overrides=None, source="options"):
+    """The config that continues the run in ``output``, with the ``overrides`` ``--resume`` allows.
+
+    The run continues in the folder named now, even if it was copied or moved there; a time budget is this
+    invocation's, not inherited; a late recipe change (`RECORDED_CHANGES`) is recorded with its step.
+    An unknown option, or a change to what makes the run what it is, is a `ConfigError`.
+    """
+    stored = load_run_config(output)
+    overrides = {k.replace("-", "_"): v for k, v in (overrides or {}).items()}
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(TrainConfig)}
+    if unknown:
+        raise ConfigError(f"{source}: unknown option(s) {', '.join(sorted(unknown))}")
+    changed = {k for k, v in overrides.items() if k not in RESUMABLE | {"output"} and getattr(stored, k) != v}
+    if changed:
+        raise ConfigError(f"--resume continues the run in {output} as it was configured; "
+                          f"cannot change {', '.join(sorted(changed))}")
+    updates = {"time_budget": None, **{k: v for k, v in overrides.items() if k in RESUMABLE}, "output": str(output)}
+    recorded = {k: updates[k] for k in RECORDED_CHANGES & set(updates) if getattr(stored, k) != updates[k]}
+    if recorded:
+        updates["changes"] = [*(stored.changes or []), {"step": cb.Checkpoint.saved_step(output), **recorded}]
+    return TrainConfig.from_dict({**vars(stored), **updates})
+
+
+def _check_resumable(config, output):
+    """`ConfigError` unless ``config`` (resolved) is the run's own, up to what --resume may change."""
+    stored = load_run_config(output).resolved()
+    free = RESUMABLE | {"output", "changes", "time_budget"}
+    changed = sorted(f.name for f in dataclasses.fields(TrainConfig)
+                     if f.name not in free and getattr(config, f.name) != getattr(stored, f.name))
+    if changed:
+        raise ConfigError(f"--resume continues the run in {output} as it was configured; cannot change "
+                          f"{', '.join(changed)} (tfsr.training.resumed_config makes the config that continues it)")
+
+
 def _epoch_length(config, start):
     """Steps per Keras epoch: validation, checkpoints and time checks fall on epoch ends."""
     budget_grain = 10 if config.time_budget is not None else 0  # a time budget is checked every 10 steps
@@ -354,6 +463,8 @@ def training_data(config, seed):
                   degradation=config.degradation_chain(), sharpen_target=config.sharpen_target)
     sources = [resolve(config.dataset, s, split="train", data_dir=config.data_dir,
                        degradation=config.lr_files()) for s in scales]
+    if config.hold_out:
+        sources = [_held_out(s, config)[0] for s in sources]
     if config.scale_augment:
         sources = [scale_augmented(s, config.scale_augment) if isinstance(s, PairedSet) else s for s in sources]
     # Checked here, once, so that the sources (and the run's summary) hold only the usable images.
@@ -377,7 +488,7 @@ def validation_data(config):
 def make_evaluator(model, config):
     """A compiled view of a single-scale ``model`` (shared weights) scoring PSNR/SSIM."""
     evaluator = keras.Model(model.input, model.output, name=f"{model.name}_evaluator")
-    evaluator.compile(loss=make_loss(config.loss), metrics=[PSNR(config.scale), SSIM(config.scale)])
+    evaluator.compile(loss=make_loss(_pixel_loss(config.loss)), metrics=[PSNR(config.scale), SSIM(config.scale)])
     return evaluator
 
 
@@ -403,13 +514,28 @@ def train(config, resume=False, log=print, extra_callbacks=()):
         return _train(config, resume, log, extra_callbacks, started)
 
 
+def compute_dtype(mixed):
+    """The compute dtype of ``--mixed-precision``: float16 or bfloat16 as named; auto: float16 on GPUs, bfloat16
+    on CPUs (which have no fast float16); None: float32."""
+    if mixed in (None, False):
+        return "float32"
+    if mixed in (True, "auto"):
+        return "float16" if tf.config.list_physical_devices("GPU") else "bfloat16"
+    return mixed
+
+
 @contextlib.contextmanager
 def _dtype_policy(mixed):
-    """Mixed precision (float16 on GPUs, bfloat16 on CPUs) for the run, then back."""
+    """The run's mixed-precision policy (`compute_dtype`), then back.
+
+    Under float16 Keras wraps the optimizer in a ``LossScaleOptimizer``
+    (dynamic loss scaling, saved with the optimizer); every trainer scales
+    its loss before the gradient and lets ``apply`` unscale it.
+    """
     previous = keras.mixed_precision.global_policy()
-    if mixed:
-        gpu = tf.config.list_physical_devices("GPU")
-        keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "mixed_bfloat16")
+    dtype = compute_dtype(mixed)
+    if dtype != "float32":
+        keras.mixed_precision.set_global_policy(f"mixed_{dtype}")
     try:
         yield
     finally:
@@ -428,6 +554,8 @@ def _train(config, resume, log, extra_callbacks, started):
     start = cb.Checkpoint.saved_step(shared_output) if resume else None
     if resume and start is None:
         raise ConfigError(f"{shared_output}: no checkpoint to resume from")
+    if resume:
+        _check_resumable(config, shared_output)
     if chief and not resume and (shared_output / "checkpoint.json").exists():
         raise ConfigError(f"{shared_output}: already holds a run; use --resume to continue it or choose "
                           f"another --output")
@@ -470,9 +598,10 @@ def _train(config, resume, log, extra_callbacks, started):
                    for name in ("train", "validation")}
         validation = cb.Validation(output, config.eval_every, planned, trainer, net, evaluator, val_data,
                                    _preview_crops(val_source, config.scale), writers,
-                                   _validation_identity(config, val_source))
+                                   _validation_identity(config, val_source), perceptual=config.adversarial,
+                                   psnr_floor=bicubic.psnr)
         step_bar = cb.StepProgress(config.steps, trainer)
-        callbacks += [step_bar, cb.ScalarLogger(writers["train"], trainer)]
+        callbacks += [step_bar, cb.ScalarLogger(writers["train"], trainer, min(50, config.eval_every))]
     budget = None
     if config.time_budget is not None:
         def fitted(total, steps_per_second):
@@ -529,6 +658,7 @@ def _start_summary(config, net, params, train_source, val_source, start, resume,
         f"bicubic {bicubic.psnr:.2f} dB / {bicubic.ssim:.4f} ({bicubic.convention})",
         *_degradation_lines(config, val_source),
         f"  schedule   {_describe_schedule(config)}, loss {config.loss.upper()}",
+        *_adversary_lines(config),
         f"  run        {config.output}  ({'resumed at step ' + str(start) if resume else 'new'}; "
         f"strategy {config.strategy}, {strategy.num_replicas_in_sync} replica(s))",
     ]
@@ -541,6 +671,13 @@ def _start_summary(config, net, params, train_source, val_source, start, resume,
         lines.append(f"  changed    from step {change['step']}: {since}")
     lines.append("=" * 72)
     return "\n".join(lines)
+
+
+def _adversary_lines(config):
+    if not config.adversarial:
+        return []
+    return [f"  adversary  {config.discriminator} discriminator, {config.d_features} features, Adam lr "
+            f"{config.d_lr or config.lr:g}; best model: lowest validation NIQE with PSNR above bicubic"]
 
 
 def _validation_identity(config, source):

@@ -91,8 +91,9 @@ class MultiScaleTrainer(Trainer):
             def step():
                 with tf.GradientTape() as tape:
                     loss = self.compute_loss(x=lr, y=hr, y_pred=branch(lr, training=True))
+                    scaled = self.optimizer.scale_loss(loss)  # float16: apply() unscales the gradients
                 variables = branch.trainable_variables
-                self.optimizer.apply(tape.gradient(loss, variables), variables)
+                self.optimizer.apply(tape.gradient(scaled, variables), variables)
                 return loss
             return step
 

@@ -1,0 +1,138 @@
+"""Training objectives: pixel losses, offline perceptual losses and the adversarial loss, weighted by name.
+
+``--loss`` names one pixel loss (``l1``, ``l2``: the papers') or a weighted
+sum, ``l1:1,fft:1,gan:0.1``. The terms, on images scaled to [0, 1] as
+Real-ESRGAN's weights assume:
+
+- ``l1``, ``l2``: mean absolute / squared error;
+- ``fft``: mean absolute difference of the amplitude spectra (orthonormal
+  2-D FFT of each channel). Phase-free, so a texture is not pinned to the
+  HR's exact pixels, but added energy at one frequency is paid for, which is
+  what a pixel-shuffle checkerboard is (peaks at k/s cycles per pixel);
+- ``grid``: the same, at the pixel-shuffle frequencies only (k/s cycles per
+  pixel on either axis, s the scale, DC left out), where a checkerboard puts
+  all its energy: a targeted penalty the whole-spectrum average dilutes a
+  thousandfold on a 128-pixel patch;
+- ``vgg``: L1 between the features of a fixed, randomly initialised VGG
+  (conv1-conv3 stages; Liu et al., CVPR 2021, found untrained VGG features
+  nearly as good as ImageNet ones for SR). Nothing is downloaded: the weights
+  come from a fixed seed;
+- ``gan``: the vanilla (binary cross-entropy) generator loss against a
+  discriminator, Real-ESRGAN's; it makes the run adversarial
+  (`tfsr.training.adversarial`).
+"""
+import keras
+import tensorflow as tf
+
+PIXEL_TERMS = ("l1", "l2")
+TERMS = PIXEL_TERMS + ("fft", "grid", "vgg", "gan")
+
+
+class LossSpecError(ValueError):
+    """A ``--loss`` that names an unknown term or a bad weight."""
+
+
+def parse_loss(spec):
+    """``"l1:1,fft:0.5,gan:0.1"`` -> {"l1": 1.0, "fft": 0.5, "gan": 0.1}; a bare name weighs 1."""
+    terms = {}
+    for part in str(spec).split(","):
+        name, _, weight = part.strip().partition(":")
+        if name not in TERMS:
+            raise LossSpecError(f"--loss {spec}: unknown term {name!r} (terms: {', '.join(TERMS)})")
+        if name in terms:
+            raise LossSpecError(f"--loss {spec}: {name} given twice")
+        try:
+            terms[name] = float(weight) if weight else 1.0
+        except ValueError:
+            raise LossSpecError(f"--loss {spec}: the weight of {name} is not a number ({weight!r})") from None
+        if not terms[name] > 0:
+            raise LossSpecError(f"--loss {spec}: the weight of {name} must be > 0")
+    if not any(t in terms for t in PIXEL_TERMS + ("fft", "grid", "vgg")):
+        raise LossSpecError(f"--loss {spec}: needs a content term (l1, l2, fft, grid or vgg) beside gan")
+    return terms
+
+
+def is_adversarial(spec):
+    return "gan" in parse_loss(spec)
+
+
+def amplitude_spectrum(images):
+    """|FFT| of each channel of (N, H, W, C) images, orthonormal: (N, C, H, W)."""
+    planes = tf.cast(tf.transpose(images, [0, 3, 1, 2]), tf.complex64)
+    size = tf.cast(tf.shape(images)[1] * tf.shape(images)[2], tf.float32)
+    return tf.abs(tf.signal.fft2d(planes)) / tf.sqrt(size)
+
+
+def fft_loss(hr, sr):
+    """Mean absolute difference of the amplitude spectra."""
+    return tf.reduce_mean(tf.abs(amplitude_spectrum(sr) - amplitude_spectrum(hr)))
+
+
+def grid_loss(hr, sr, scale):
+    """Mean absolute difference of the amplitude spectra at the k/scale frequencies (DC excluded)."""
+    size = tf.shape(hr)[1] // scale, tf.shape(hr)[2] // scale  # patches are multiples of the scale
+    real = amplitude_spectrum(hr)[:, :, ::size[0], ::size[1]]
+    fake = amplitude_spectrum(sr)[:, :, ::size[0], ::size[1]]
+    not_dc = tf.reshape(tf.one_hot(0, scale * scale, on_value=0.0, off_value=1.0), [1, 1, scale, scale])
+    return tf.reduce_sum(tf.abs(fake - real) * not_dc) / tf.cast(tf.size(real[..., 0, 0]) * (scale * scale - 1),
+                                                                 tf.float32)
+
+
+def random_vgg(widths=(64, 128, 256), convs=(2, 2, 4), seed=0):
+    """VGG19's first three stages with fixed He-normal weights from ``seed``; outputs each stage's last ReLU."""
+    inputs = keras.Input((None, None, 3))
+    x, outputs = inputs, []
+    for stage, (width, count) in enumerate(zip(widths, convs)):
+        if stage:
+            x = keras.layers.MaxPooling2D(2)(x)
+        for i in range(count):
+            init = keras.initializers.HeNormal(seed=seed + 100 * stage + i)
+            x = keras.layers.Conv2D(width, 3, padding="same", activation="relu", kernel_initializer=init,
+                                    bias_initializer="zeros", trainable=False)(x)
+        outputs.append(x)
+    model = keras.Model(inputs, outputs, name="random_vgg")
+    model.trainable = False
+    return model
+
+
+class FeatureLoss:
+    """L1 between fixed random-VGG features of SR and HR (ImageNet-normalised inputs), stages weighted 0.1/1/1."""
+
+    def __init__(self, weights=(0.1, 1.0, 1.0)):
+        self.network, self.weights = random_vgg(), weights
+
+    def __call__(self, hr, sr):
+        mean, std = tf.constant([0.485, 0.456, 0.406]), tf.constant([0.229, 0.224, 0.225])
+        both = (tf.concat([hr, sr], axis=0) - mean) / std
+        total = 0.0
+        for weight, features in zip(self.weights, self.network(both, training=False)):
+            real, fake = tf.split(features, 2, axis=0)
+            total += weight * tf.reduce_mean(tf.abs(fake - tf.stop_gradient(real)))
+        return total
+
+
+def content_losses(terms, scale):
+    """{name: fn(hr01, sr01)} of the non-adversarial terms of a parsed ``--loss`` (``scale``: the model's)."""
+    available = {"l1": lambda hr, sr: tf.reduce_mean(tf.abs(sr - hr)),
+                 "l2": lambda hr, sr: tf.reduce_mean(tf.square(sr - hr)),
+                 "fft": fft_loss,
+                 "grid": lambda hr, sr: grid_loss(hr, sr, scale)}
+    losses = {name: available[name] for name in terms if name in available}
+    if "vgg" in terms:
+        losses["vgg"] = FeatureLoss()
+    return losses
+
+
+def _bce(logits, label):
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.fill(tf.shape(logits), label),
+                                                                  logits=logits))
+
+
+def discriminator_loss(real_logits, fake_logits):
+    """Binary cross-entropy on logits, real = 1, fake = 0."""
+    return _bce(real_logits, 1.0) + _bce(fake_logits, 0.0)
+
+
+def generator_gan_loss(fake_logits):
+    """The generator's side: its images should be scored real."""
+    return _bce(fake_logits, 1.0)
