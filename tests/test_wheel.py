@@ -1,12 +1,16 @@
 """The product as a user installs it: the wheel in a fresh venv, its console scripts run outside the clone.
 
-The venv sees the test environment's site-packages (TensorFlow and the rest
-are not downloaded again) but has its own tfsr: the wheel's, with its
-entry points and package data (the presets' float files). A missing entry
-point, module or package-data file fails here.
+The venv sees the running environment's site-packages, whatever it is (a
+venv, conda or the system Python), through a ``.pth`` file, so TensorFlow and
+the rest are not downloaded again; but it has its own tfsr: the wheel's, with
+its entry points and package data (the presets' float files). (A venv made
+with ``system_site_packages`` would see the base interpreter's packages
+instead, which lack them inside a venv.) A missing entry point, module or
+package-data file fails here.
 """
 import json
 import os
+import site
 import subprocess
 import sys
 import venv
@@ -31,7 +35,9 @@ def installed(tmp_path_factory):
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                             "-w", str(where / "dist"), str(ROOT)], capture_output=True, text=True, check=False)
     assert built.returncode == 0, built.stderr[-3000:]
-    venv.create(where / "venv", system_site_packages=True, with_pip=False)
+    venv.create(where / "venv", with_pip=False)
+    own = next((where / "venv" / "lib").glob("python*/site-packages"))
+    (own / "_running_environment.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     bin_dir = where / "venv" / "bin"
     wheel = next((where / "dist").glob("tfsr-*.whl"))
     install = subprocess.run([sys.executable, "-m", "pip", "--python", str(bin_dir / "python"), "install", "-q",

@@ -26,9 +26,10 @@ def build_parser():
     p.add_argument("--scale", type=int, help="the scale to export from a multi-scale (MDSR) model")
     p.add_argument("--calibration", default="sample",
                    help="int8/int16x8 calibration images: sample (bundled), div2k, a benchmark name or a folder")
-    p.add_argument("--calibration-degradation", default="bicubic", metavar="CHAIN",
+    p.add_argument("--calibration-degradation", metavar="CHAIN",
                    help="degrade the calibration (and fine-tuning) LR images by this chain, one fixed draw per "
-                        "image: the inputs a model for real photos will see (tfsr.data.degradations)")
+                        "image: the inputs a model for real photos will see (tfsr.data.degradations; default: "
+                        "a preset's own chain, e.g. photo for wdsr_b_x4_real, else bicubic)")
     p.add_argument("--num-calibration", type=int, default=200, help="random LR patches used for calibration")
     p.add_argument("--calibration-size", type=int, default=64, help="LR calibration patch size")
     p.add_argument("--input-size", type=cli.size, metavar="HxW",
@@ -36,8 +37,9 @@ def build_parser():
     p.add_argument("--metadata", action="store_true", help="embed name, scale, input range and normalisation")
     p.add_argument("--verify-data", default="sample",
                    help="images to verify on: sample, set5/set14/... under --data-dir, or a folder")
-    p.add_argument("--verify-degradation", default="bicubic", metavar="CHAIN",
-                   help="degrade the verification LR images by this chain (seed 0), e.g. jpeg:75")
+    p.add_argument("--verify-degradation", metavar="CHAIN",
+                   help="degrade the verification LR images by this chain (seed 0), e.g. jpeg:75 (default: a "
+                        "preset's own chain, else bicubic)")
     p.add_argument("--held-out", metavar="DATASET",
                    help="also score the export on this set (e.g. set14) and record its drop in the report")
     p.add_argument("--data-dir", help="root of the datasets")
@@ -51,6 +53,17 @@ def build_parser():
     return p
 
 
+def input_chains(args):
+    """(verification chain, calibration chain): as given, else the preset's own inputs, else bicubic.
+
+    A preset for real photos is calibrated and verified on the inputs it was trained for, as its shipped
+    files were (tools/ship_zoo_model.py), so the README's export command reproduces them.
+    """
+    from tfsr.models.presets import get_preset, is_preset
+    own = get_preset(args.model).inputs if is_preset(args.model) else "bicubic"
+    return args.verify_degradation or own, args.calibration_degradation or own
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from tfsr.data import resolve
@@ -60,7 +73,7 @@ def main(argv=None):
     from tfsr.models import for_scale, load_model
 
     try:
-        verify_chain, calibration_chain = degradation(args.verify_degradation), degradation(args.calibration_degradation)
+        verify_chain, calibration_chain = map(degradation, input_chains(args))
     except DegradationError as e:
         raise cli.UserError(str(e)) from None
     model, scale = for_scale(load_model(args.model), args.scale, args.model)
