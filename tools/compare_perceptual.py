@@ -1,9 +1,9 @@
 """x4 models against Real-ESRGAN x4plus on real photos: NIQE, PSNR, the checkerboard, and a picture.
 
-    python tools/compare_perceptual.py --models wdsr_b_x4_real wdsr_b_x4_gan \\
+    python tools/compare_perceptual.py --models wdsr_b_x4_real gan=runs/gan/best.keras \\
         --real ../shared/data/real/RealSRSet --natural ../shared/data/benchmark/Kodak24 \\
         --protocols photo jpeg:75 classical --cache runs/peer_cache \\
-        --json docs/perceptual/x4.json --markdown docs/perceptual/x4.md --picture docs/perceptual_x4.png
+        --json docs/perceptual/x4.json --markdown docs/perceptual/x4.md --picture docs/perceptual_x4.jpg
 
 Columns: bicubic, each model, and Real-ESRGAN x4plus (16.7 M parameters) run
 on this CPU with ncnn. Its weights are the ``realesrgan-x4plus`` files inside
@@ -130,7 +130,8 @@ def picture(path, crops, methods):
 
 def main(argv=None):
     p = cli.parser(__doc__.splitlines()[0], "python tools/compare_perceptual.py")
-    p.add_argument("--models", nargs="+", required=True, help="x4 presets or model files")
+    p.add_argument("--models", nargs="+", required=True, metavar="[LABEL=]MODEL",
+                   help="x4 presets or model files, each optionally labelled (stage1=runs/x/best.keras)")
     p.add_argument("--real", help="folder of real photos with no HR (e.g. RealSRSet)")
     p.add_argument("--natural", help="folder of HR photographs to degrade (e.g. Kodak24)")
     p.add_argument("--protocols", nargs="+", default=["photo"], help="degradations of the natural photos' LR")
@@ -150,9 +151,10 @@ def main(argv=None):
     from tfsr.upscale import input_files
 
     methods = {"bicubic": lambda lr, key: bicubic_upscale(_rgb(lr), 4)}
-    for spec in args.models:
+    for item in args.models:
+        label, _, spec = item.rpartition("=")
         upscale = open_upscaler(spec, 4)[0]
-        methods[spec] = lambda lr, key, upscale=upscale: upscale(_rgb(lr))
+        methods[label or spec] = lambda lr, key, upscale=upscale: upscale(_rgb(lr))
     if not args.no_peer:
         peer = RealESRGAN(args.cache)
         methods[PEER] = lambda lr, key: peer(_rgb(lr), key)
