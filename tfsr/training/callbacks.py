@@ -276,18 +276,16 @@ class Validation(keras.callbacks.Callback):
 
     def _perceptual_scores(self):
         """Mean NIQE and checkerboard peak (dB) of the SR validation images large enough for them."""
-        from tfsr.niqe import BLOCK, niqe
-        from tfsr.spectrum import TILE, grid_peak
-        niqes, peaks = [], []
+        from tfsr.evaluation import no_reference_scores
+        rows = []
         for lr, _ in self.val_data:
             sr = np.clip(np.floor(self.evaluator(lr, training=False).numpy()[0] + 0.5), 0, 255)
-            scale = sr.shape[0] // lr.shape[1]
-            if min(sr.shape[:2]) - 2 * scale >= BLOCK:
-                niqes.append(niqe(sr, shave=scale))
-            if min(sr.shape[:2]) >= TILE:
-                peaks.append(grid_peak(sr, scale))
-        return {"val_niqe": float(np.mean(niqes)) if niqes else float("nan"),
-                "val_grid_peak": float(np.mean(peaks)) if peaks else float("nan")}
+            rows.append(no_reference_scores(sr, sr.shape[0] // lr.shape[1], ("niqe", "grid")))
+
+        def mean(name):
+            values = [row[name] for row in rows if not np.isnan(row[name])]
+            return float(np.mean(values)) if values else float("nan")
+        return {"val_niqe": mean("niqe"), "val_grid_peak": mean("grid")}
 
     def _append_csv(self, row):
         path = self.output / "metrics.csv"

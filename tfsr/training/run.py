@@ -135,7 +135,7 @@ class TrainConfig:
             except ValueError as e:
                 raise ConfigError(f"--time-budget: {e}") from None
         if self.mixed_precision not in MIXED_PRECISION:
-            raise ConfigError(f"--mixed-precision is one of {', '.join(map(str, MIXED_PRECISION[2:]))}, "
+            raise ConfigError(f"--mixed-precision is one of {', '.join(MIXED_PRECISION[3:])}, "
                               f"got {self.mixed_precision!r}")
         if self.warmup_steps < 0:
             raise ConfigError(f"--warmup-steps must be >= 0, got {self.warmup_steps}")
@@ -308,7 +308,7 @@ def _preview_crops(source, scale, count=3, size=32):
 
 
 def _held_out(source, config):
-    """(training, held-out) of a training source under ``--hold-out`` (the source itself if not a folder set)."""
+    """(training, held-out) of a training source under ``--hold-out``; a `ConfigError` unless it is a set of files."""
     if not isinstance(source, PairedSet):
         raise ConfigError(f"--hold-out needs a dataset of image files, not {config.dataset}")
     try:
