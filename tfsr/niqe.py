@@ -103,7 +103,7 @@ def _blocks(image, size):
     return image.reshape(rows, size, cols, size).transpose(0, 2, 1, 3).reshape(-1, size, size)
 
 
-def niqe_luma(image):
+def _luma(image):
     """The NIQE luminance of an image: MATLAB Y of RGB (gray as it is), rounded like an 8-bit image."""
     image = np.asarray(image, np.float64)
     if image.ndim == 3 and image.shape[-1] == 3:
@@ -116,7 +116,7 @@ def niqe(image, shave=0):
 
     The image (after the shave) must be at least 96×96: a smaller one has no block.
     """
-    luma = niqe_luma(image)
+    luma = _luma(image)
     if shave:
         luma = luma[shave:-shave, shave:-shave]
     rows, cols = luma.shape[0] // BLOCK, luma.shape[1] // BLOCK

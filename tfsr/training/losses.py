@@ -52,10 +52,6 @@ def parse_loss(spec):
     return terms
 
 
-def is_adversarial(spec):
-    return "gan" in parse_loss(spec)
-
-
 def amplitude_spectrum(images):
     """|FFT| of each channel of (N, H, W, C) images, orthonormal: (N, C, H, W)."""
     planes = tf.cast(tf.transpose(images, [0, 3, 1, 2]), tf.complex64)
