@@ -111,3 +111,16 @@ def test_upscale_compare_page_shows_niqe_of_every_panel(tmp_path):
     model_niqe = niqe(read_image(tmp_path / "sr" / "a.png"), shave=4)
     assert f"bicubic  NIQE {bicubic_niqe:.2f}" in text and f"m.keras  NIQE {model_niqe:.2f}" in text
     assert "<th>bicubic NIQE</th><th>m.keras NIQE</th>" in text and f"<td>{model_niqe:.3f}</td>" in text
+
+
+def test_compare_pages_score_niqe_without_tensorflow(tmp_path):
+    import subprocess
+    import sys
+    Image.fromarray(random_image(np.random.default_rng(2), 30, 28)).save(tmp_path / "photo.png")
+    code = (f"import sys\nfrom tfsr import upscale\n"
+            f"status = upscale.main([{str(tmp_path / 'photo.png')!r}, '--output', {str(tmp_path / 'sr')!r}, "
+            f"'--compare', {str(tmp_path / 'page.html')!r}])\n"
+            f"print('status', status, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.stdout.strip().splitlines()[-1] == "status 0 False False", out.stderr[-2000:]
+    assert "<th>bicubic NIQE</th>" in (tmp_path / "page.html").read_text()  # 120×112: one NIQE block

@@ -13,6 +13,7 @@ import numpy as np
 
 from tfsr.data.images import atomic_output, read_image, write_image
 from tfsr.metrics import BENCHMARK, psnr, ssim
+from tfsr.no_reference import no_reference_scores
 from tfsr.progress import progress_bar
 
 FULL_REFERENCE = ("psnr", "ssim")
@@ -20,23 +21,6 @@ NO_REFERENCE = ("niqe", "grid")
 METRICS = FULL_REFERENCE + NO_REFERENCE
 _FORMATS = {"psnr": ("PSNR dB", "8.2f"), "ssim": ("SSIM", "6.4f"), "niqe": ("NIQE", "6.3f"),
             "grid": ("grid dB", "7.1f")}
-
-
-def no_reference_scores(sr, scale, metrics):
-    """{metric: value} of the no-reference ``metrics`` of an SR image (NIQE leaves out a ``scale`` border).
-
-    An image too small for a metric (NIQE: 96 px after the border; grid: 64 px) gets NaN, which the means skip.
-    """
-    from tfsr.niqe import niqe
-    from tfsr.spectrum import grid_peak
-    scores = {}
-    for name, score in (("niqe", lambda: niqe(sr, shave=scale)), ("grid", lambda: grid_peak(sr, scale))):
-        if name in metrics:
-            try:
-                scores[name] = score()
-            except ValueError:
-                scores[name] = float("nan")
-    return scores
 
 
 @dataclass

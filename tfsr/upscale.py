@@ -177,7 +177,7 @@ class ComparePage:
 
     def add(self, path, image, sr):
         from tfsr.data import bicubic_upscale
-        from tfsr.evaluation import no_reference_scores
+        from tfsr.no_reference import no_reference_scores
         from tfsr.report import comparison_item
 
         def rgb(x):

@@ -71,8 +71,8 @@ def _rgb(image):
 
 def score_set(name, items, methods, with_hr):
     """{method: {"images": [...], means}} over ``items`` = [(image name, lr, hr or None)]."""
-    from tfsr.evaluation import no_reference_scores
     from tfsr.metrics import BENCHMARK, psnr
+    from tfsr.no_reference import no_reference_scores
     from tfsr.progress import progress_bar
     rows = {method: [] for method in methods}
     for image, lr, hr in progress_bar(items, desc=name, unit="img"):

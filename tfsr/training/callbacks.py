@@ -276,7 +276,7 @@ class Validation(keras.callbacks.Callback):
 
     def _perceptual_scores(self):
         """Mean NIQE and checkerboard peak (dB) of the SR validation images large enough for them."""
-        from tfsr.evaluation import no_reference_scores
+        from tfsr.no_reference import no_reference_scores
         rows = []
         for lr, _ in self.val_data:
             sr = np.clip(np.floor(self.evaluator(lr, training=False).numpy()[0] + 0.5), 0, 255)
