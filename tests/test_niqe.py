@@ -124,3 +124,23 @@ def test_compare_pages_score_niqe_without_tensorflow(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.stdout.strip().splitlines()[-1] == "status 0 False False", out.stderr[-2000:]
     assert "<th>bicubic NIQE</th>" in (tmp_path / "page.html").read_text()  # 120×112: one NIQE block
+
+
+def test_evaluate_scores_the_images_a_run_held_out(tmp_path):
+    import keras
+
+    from tfsr.training import TrainConfig, train
+    keras.utils.set_random_seed(0)
+    config = TrainConfig(arch="wdsr_b", dataset="sample", blocks=1, features=8, patch_size=16, batch_size=2,
+                         steps=2, eval_every=2, checkpoint_every=2, hold_out=2, eval_degradation="jpeg:75",
+                         output=str(tmp_path / "run"))
+    train(config, log=lambda *_: None)
+    out = tmp_path / "r.json"
+    evaluate_cli.main(["--model", str(tmp_path / "run" / "last.keras"), "--dataset", "sample", "--hold-out", "2",
+                       "--degradation", "jpeg:75", "--backend", "function", "--json", str(out)])
+    result = json.loads(out.read_text())
+    import csv
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        validated = float(list(csv.DictReader(f))[-1]["val_psnr"])
+    assert [i["name"] for i in result["images"]] == ["coffee", "gravel"]  # every 2.5th of 5: the run's own two
+    assert result["psnr"] == pytest.approx(validated, abs=1e-3)  # what the run validated on

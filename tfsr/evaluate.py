@@ -28,6 +28,9 @@ def build_parser():
                    help="set5, set14, b100, urban100, manga109 (under --data-dir), div2k "
                         "(validation images), sample, or a folder (HR images, or HR/ + LR_bicubic/X<s>/)")
     p.add_argument("--data-dir", help="root of the datasets (default: $TFSR_DATA_DIR or ~/.tfsr/datasets)")
+    p.add_argument("--hold-out", type=int, metavar="N",
+                   help="score on the N images a training run with --hold-out N keeps out of this dataset (the "
+                        "same images, spread evenly over it): its validation set")
     p.add_argument("--degradation", default="bicubic", metavar="CHAIN",
                    help="the LR images scored on: bicubic (the set's LR, the papers' protocol), jpeg:Q (that LR "
                         "saved as JPEG at quality Q), classical, bsrgan, realesrgan, mixed, photo (made from the HR "
@@ -119,7 +122,11 @@ def main(argv=None):
         return _score_inputs(args, upscale, scale, label)
     from tfsr.data.degradations import DegradationError, degradation
     lr_files = "unknown" if args.degradation == "unknown" else "bicubic"
-    source = resolve(args.dataset, scale, split="valid", data_dir=args.data_dir, degradation=lr_files)
+    split = "train" if args.hold_out else "valid"  # held-out images come from the training split
+    source = resolve(args.dataset, scale, split=split, data_dir=args.data_dir, degradation=lr_files)
+    if args.hold_out:
+        from tfsr.data import split_held_out
+        source = split_held_out(source, args.hold_out)[1]
     if lr_files != "unknown":
         try:
             chain = degradation(args.degradation, args.degradation_options)
