@@ -13,7 +13,7 @@ import numpy as np
 
 from tfsr.data.images import atomic_output, read_image, write_image
 from tfsr.metrics import BENCHMARK, psnr, ssim
-from tfsr.no_reference import no_reference_scores
+from tfsr.no_reference import no_reference_scores, scored_mean
 from tfsr.progress import progress_bar
 
 FULL_REFERENCE = ("psnr", "ssim")
@@ -37,8 +37,7 @@ class Report:
 
     def mean(self, metric):
         """The mean over the images that have the metric (NaN: too small for it)."""
-        values = [i[metric] for i in self.images if not np.isnan(i[metric])]
-        return float(np.mean(values)) if values else float("nan")
+        return scored_mean(i[metric] for i in self.images)
 
     @property
     def psnr(self):

@@ -4,6 +4,8 @@ Kept apart from `tfsr.evaluation` (which imports TensorFlow with the Keras
 metrics) so that ``tfsr-upscale --compare`` scores its pages without it.
 """
 
+import math
+
 from tfsr.niqe import niqe
 from tfsr.spectrum import grid_peak
 
@@ -21,3 +23,9 @@ def no_reference_scores(sr, scale, metrics):
             except ValueError:
                 scores[name] = float("nan")
     return scores
+
+
+def scored_mean(values):
+    """The mean of the scores that are not NaN (images too small for the metric); NaN if none is."""
+    values = [float(v) for v in values if not math.isnan(v)]
+    return sum(values) / len(values) if values else float("nan")

@@ -107,8 +107,8 @@ def scores_table(rows, labels):
 def niqe_table(rows, labels):
     """HTML table: rows of (name, {label: NIQE}), then the mean; lower is more natural."""
     head = "".join(f"<th>{html.escape(label)} NIQE</th>" for label in labels)
-    values = {label: [r[1][label] for r in rows if not np.isnan(r[1][label])] for label in labels}
-    means = {label: float(np.mean(v)) if v else float("nan") for label, v in values.items()}
+    from tfsr.no_reference import scored_mean
+    means = {label: scored_mean(r[1][label] for r in rows) for label in labels}
     body = "".join(f"<tr><td>{html.escape(name)}</td>" + "".join(f"<td>{scores[label]:.3f}</td>" for label in labels)
                    + "</tr>" for name, scores in rows + [("mean", means)])
     return f"<table><tr><th>image</th>{head}</tr>{body}</table>"

@@ -72,7 +72,7 @@ def _rgb(image):
 def score_set(name, items, methods, with_hr):
     """{method: {"images": [...], means}} over ``items`` = [(image name, lr, hr or None)]."""
     from tfsr.metrics import BENCHMARK, psnr
-    from tfsr.no_reference import no_reference_scores
+    from tfsr.no_reference import no_reference_scores, scored_mean
     from tfsr.progress import progress_bar
     rows = {method: [] for method in methods}
     for image, lr, hr in progress_bar(items, desc=name, unit="img"):
@@ -82,7 +82,7 @@ def score_set(name, items, methods, with_hr):
             if with_hr:
                 row["psnr"] = psnr(sr, hr, 4, BENCHMARK)
             rows[method].append(row)
-    return {method: {"images": images, **{k: float(np.nanmean([i[k] for i in images]))
+    return {method: {"images": images, **{k: scored_mean(i[k] for i in images)
                                            for k in images[0] if k != "name"}}
             for method, images in rows.items()}
 

@@ -276,16 +276,12 @@ class Validation(keras.callbacks.Callback):
 
     def _perceptual_scores(self):
         """Mean NIQE and checkerboard peak (dB) of the SR validation images large enough for them."""
-        from tfsr.no_reference import no_reference_scores
+        from tfsr.no_reference import no_reference_scores, scored_mean
         rows = []
         for lr, _ in self.val_data:
             sr = np.clip(np.floor(self.evaluator(lr, training=False).numpy()[0] + 0.5), 0, 255)
             rows.append(no_reference_scores(sr, sr.shape[0] // lr.shape[1], ("niqe", "grid")))
-
-        def mean(name):
-            values = [row[name] for row in rows if not np.isnan(row[name])]
-            return float(np.mean(values)) if values else float("nan")
-        return {"val_niqe": mean("niqe"), "val_grid_peak": mean("grid")}
+        return {"val_niqe": scored_mean(r["niqe"] for r in rows), "val_grid_peak": scored_mean(r["grid"] for r in rows)}
 
     def _append_csv(self, row):
         path = self.output / "metrics.csv"
