@@ -169,6 +169,8 @@ def main(argv=None):
         by_name = {name: lr for name, lr, _ in items}
         for spec in args.crops:
             name, y, x = spec.split(":")
+            if name not in by_name:  # the default crops are RealSRSet's
+                continue
             y, x = int(y), int(x)
             lr = by_name[name][y:y + 48, x:x + 48]
             panels = {"LR input": np.repeat(np.repeat(lr, 4, 0), 4, 1)}
