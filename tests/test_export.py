@@ -21,9 +21,10 @@ from tfsr.deploy.export import (
     to_tflite,
 )
 from tfsr.deploy.verify import calibration_patches
-from tfsr.inference import LiteRTPredictor, Upscaler
+from tfsr.evaluation import evaluate
+from tfsr.inference import LiteRTPredictor, Upscaler, upscaler
 from tfsr.inference.graph import deployable
-from tfsr.models import build, for_scale
+from tfsr.models import build, for_scale, load_model
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 TINY = {"edsr_baseline": dict(blocks=2, features=8), "mdsr_baseline": dict(blocks=1, features=8),
@@ -248,23 +249,8 @@ def test_shipped_zoo_models_score_what_their_reports_say(name, benchmark_root):
         assert scored.psnr > expected["bicubic_psnr"] + 0.5
 
 
-def test_shipped_savedmodel_serves_what_the_keras_model_computes(rng):
-    import tensorflow as tf
-
-    from tfsr.models import load_model
-    served = tf.saved_model.load(str(SHIPPED / "wdsr_b_x4")).signatures["serving_default"]
-    lr = random_image(rng, 20, 28)[None]
-    expected = np.clip(np.round(load_model(SHIPPED / "wdsr_b_x4.keras")(lr.astype(np.float32)).numpy()), 0, 255)
-    sr = next(iter(served(tf.constant(lr)).values())).numpy()
-    assert sr.dtype == np.uint8 and sr.shape == (1, 80, 112, 3)
-    assert np.abs(sr.astype(int) - expected).max() <= 1
-
-
-def test_zoo_training_hours_count_session_gaps_at_the_runs_own_pace(tmp_path):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("ship_zoo_model", TOOLS / "ship_zoo_model.py")
-    ship = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ship)
+def test_training_hours_count_session_gaps_at_the_runs_own_pace(tmp_path):
+    from tfsr.deploy import ship
     # 0.6 s/step within sessions; a day's pause between steps 1000 and 1500; the run started at step 0.
     rows = [(500, 1000.0), (1000, 1300.0), (1500, 87_400.0 + 300.0), (2000, 87_700.0 + 300.0)]
     (tmp_path / "metrics.csv").write_text("step,loss,time\n" + "".join(f"{s},1.0,{t}\n" for s, t in rows))
@@ -287,6 +273,39 @@ def test_a_finished_run_drops_its_checkpoint_and_a_running_one_keeps_it(tmp_path
     assert sorted(p.name for p in (tmp_path / "running").iterdir()) == [
         "checkpoint.json", "checkpoint.weights.h5", "config.json", "metrics.csv"]
     assert sorted(p.name for p in (tmp_path / "finished").iterdir()) == ["config.json", "metrics.csv"]
+
+
+def test_ship_writes_a_presets_files_from_a_run_scored_and_verified_on_its_chain(tmp_path, benchmark_root):
+    from tfsr import ship
+    from tfsr.data.degradations import degradation
+    from tfsr.data.sources import bicubic_upscale
+    run = tmp_path / "my_x2"
+    run.mkdir()
+    build("wdsr_b", 2, blocks=1, features=8).save(run / "best.keras")
+    (run / "best.json").write_text(json.dumps({"step": 20}))
+    (run / "config.json").write_text(json.dumps({"degradation": "photo", "eval_degradation": "jpeg:75"}))
+    (run / "metrics.csv").write_text("step,time\n1000,3600.0\n2000,7200.0\n")  # 3.6 s a step
+    assert ship.main([str(run), "--output", str(tmp_path / "out"), "--data-dir", str(benchmark_root),
+                      "--calibration", "sample", "--score-degradations", "--max-int8-drop", "5"]) is None
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "my_x2.keras", "my_x2.keras.json", "my_x2_float16.tflite", "my_x2_float16.tflite.json",
+        "my_x2_int8.tflite", "my_x2_int8.tflite.json"]
+    report = json.loads((out / "my_x2.keras.json").read_text())
+    assert (report["run"], report["step"], report["training_hours"], report["inputs"]) == (str(run), 20, 2.0, "jpeg:75")
+    assert list(report["degraded"]) == ["jpeg:75"] and "published_291_images" not in report
+    model = load_model(out / "my_x2.keras")
+    set14 = resolve("set14", 2, split="valid", data_dir=benchmark_root).degraded(degradation("jpeg:75"))
+    own = evaluate(set14, upscaler(model, 2, backend="function"), progress=False)
+    bicubic = evaluate(set14, lambda lr: bicubic_upscale(lr, 2), progress=False)
+    assert report["degraded"]["jpeg:75"]["set14"]["psnr"] == pytest.approx(own.psnr, abs=1e-9)
+    assert report["degraded"]["jpeg:75"]["set14"]["bicubic_psnr"] == pytest.approx(bicubic.psnr, abs=1e-9)
+    stamps = {f.name: f.stat().st_mtime_ns for f in out.iterdir()}
+    ship.main([str(run), "--output", str(out), "--data-dir", str(benchmark_root), "--calibration", "sample"])
+    assert {f.name: f.stat().st_mtime_ns for f in out.iterdir()} == stamps  # unchanged: nothing rewritten
+    int8 = json.loads((out / "my_x2_int8.tflite.json").read_text())
+    assert int8["calibration"]["input"].startswith("LR degraded by jpeg:75") and int8["input"].startswith(
+        "LR degraded by jpeg:75") and int8["dataset"] == "Set5"
 
 
 def test_latencies_name_the_instruction_sets_they_depend_on():

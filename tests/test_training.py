@@ -140,16 +140,48 @@ def test_nan_loss_stops_with_the_last_good_checkpoint_intact(tmp_path):
     assert not (run / "last.keras").exists()
 
 
+def test_a_run_whose_length_is_no_multiple_of_its_periods_keeps_long_epochs(tmp_path):
+    from tfsr.training.run import _epoch_length
+    config = tiny_config(tmp_path, steps=13, eval_every=5, checkpoint_every=5)
+    assert _epoch_length(config, 0) == 5  # gcd with the 13 steps would be 1: epoch-end work every step
+    result = train(config, log=lambda *_: None)
+    assert result.final_step == 13
+    assert [int(row["step"]) for row in read_csv(tmp_path / "run" / "metrics.csv")] == [5, 10, 13]
+    assert json.loads((tmp_path / "run" / "checkpoint.json").read_text())["step"] == 13
+
+
 def test_init_from_copies_layers_whose_shapes_match(tmp_path):
     x2 = build("wdsr_a", 2, blocks=2, features=8)
     x2.save(tmp_path / "x2.keras")
     x4 = build("wdsr_a", 4, blocks=2, features=8)
-    copied, skipped = copy_matching_layers(tmp_path / "x2.keras", x4)
-    assert set(skipped) == {"tail", "skip"} and "shapes differ" in skipped["tail"]
+    copied, grown, skipped = copy_matching_layers(tmp_path / "x2.keras", x4)
+    assert set(skipped) == {"tail", "skip"} and "shapes differ" in skipped["tail"] and not grown
     assert "body_block1_reduce" in copied and "head" in copied
     for name in copied:
         for a, b in zip(x2.get_layer(name).get_weights(), x4.get_layer(name).get_weights()):
             np.testing.assert_array_equal(a, b)
+
+
+def test_init_from_a_narrower_model_grows_it_keeping_its_output(tmp_path):
+    narrow = build("wdsr_b", 4, blocks=2, features=8)
+    narrow.save(tmp_path / "narrow.keras")
+    wide = build("wdsr_b", 4, blocks=2, features=16)
+    copied, grown, skipped = copy_matching_layers(tmp_path / "narrow.keras", wide)
+    assert not skipped and copied == ["skip"] and {"head", "body_block1_reduce", "tail"} <= set(grown)
+    lr = np.random.default_rng(1).uniform(0, 255, (1, 10, 10, 3)).astype("float32")
+    np.testing.assert_allclose(wide(lr), narrow(lr), atol=1e-3)
+    head = wide.get_layer("head").layer.kernel.numpy()  # v of the weight-normalised conv
+    np.testing.assert_array_equal(head[..., :8], narrow.get_layer("head").layer.kernel.numpy())
+    assert np.abs(head[..., 8:]).min() > 0  # new channels start random, so they can learn
+    assert not wide.get_layer("tail").layer.kernel.numpy()[:, :, 8:, :].any()  # old outputs ignore them
+
+
+def test_init_from_a_narrower_model_that_cannot_be_grown_exactly_is_an_error(tmp_path):
+    narrow = build("edsr_baseline", 4, blocks=2, features=8)
+    narrow.save(tmp_path / "narrow.keras")
+    wide = build("edsr_baseline", 4, blocks=2, features=16)  # its pixel shuffles interleave the channels
+    with pytest.raises(ConfigError, match="output differs from the source's"):
+        copy_matching_layers(tmp_path / "narrow.keras", wide)
 
 
 def test_mdsr_step_updates_only_the_batch_scale(tmp_path):
@@ -228,30 +260,52 @@ def test_ema_validates_and_saves_the_average_and_resumes_exactly(tmp_path):
     assert float(rows[-1]["val_psnr"]) == pytest.approx(report.psnr, abs=1e-4)
 
 
-def test_time_budget_fits_the_cosine_and_stops_cleanly(tmp_path):
-    started = time.monotonic()
+class StepClock(keras.callbacks.Callback):
+    """The training clocks, advanced 0.1 s a step and standing still otherwise: time budgets become exact.
+
+    (A budget test on the wall clock stops wherever a busy machine lets it.)
+    """
+
+    def __init__(self, monkeypatch):
+        super().__init__()
+        from tfsr.training import callbacks, run
+        self.now = 0.0
+        for module in (callbacks, run):
+            monkeypatch.setattr(module, "time", self)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.now += 0.1
+
+    def monotonic(self):
+        return self.now
+
+    perf_counter = monotonic
+    time = staticmethod(time.time)
+
+
+def test_time_budget_fits_the_cosine_and_stops_cleanly(tmp_path, monkeypatch):
     config = tiny_config(tmp_path, steps=None, schedule="cosine", time_budget="75s", eval_every=100,
                          checkpoint_every=100)
-    result = train(config, log=lambda *_: None)
-    elapsed = time.monotonic() - started
+    result = train(config, log=lambda *_: None, extra_callbacks=[StepClock(monkeypatch)])
     run = tmp_path / "run"
     fitted = json.loads((run / "config.json").read_text())["steps"]
-    assert fitted is not None and fitted % 10 == 0 and result.final_step == fitted
-    assert elapsed < 75 and not result.budget_expired
+    # Timed over steps 10-40: 0.1 s a step + validation (its first, unmeasured, taken as 5 s) spread over 100
+    # steps = 0.15 s; reserve 1.5 · 5 s + 10 s; so 0.97 · (75 − 4 − 17.5) s / 0.15 s → 340 more steps.
+    assert fitted == 380 and result.final_step == 380 and not result.budget_expired
     assert json.loads((run / "checkpoint.json").read_text())["step"] == fitted  # checkpointed at the end
     rows = read_csv(run / "metrics.csv")
     assert int(rows[-1]["step"]) == fitted and float(rows[-1]["lr"]) == 0.0  # validated at the end, lr decayed
 
 
-def test_time_budget_stops_a_long_run_and_resume_continues(tmp_path):
+def test_time_budget_stops_a_long_run_and_resume_continues(tmp_path, monkeypatch):
     config = tiny_config(tmp_path, steps=100_000, time_budget="40s", eval_every=1000, checkpoint_every=1000)
-    started = time.monotonic()
-    result = train(config, log=lambda *_: None)
-    # Unbudgeted, 100,000 steps take about 15 minutes. Within the budget up to the stop; on fresh CI machines
-    # the work after it (final validation, saves, teardown) has taken up to 2.5 s longer than reserved.
-    assert result.budget_expired and 0 < result.final_step < 100_000 and time.monotonic() - started < 45
+    result = train(config, log=lambda *_: None, extra_callbacks=[StepClock(monkeypatch)])
+    # Epochs of 10 steps (1 s); the run stops at the first epoch end after which one more epoch and the
+    # reserve (1.5 · 5 s + 10 s) would pass 40 s: at 22 s, step 220.
+    assert result.budget_expired and result.final_step == 220
     saved = json.loads((tmp_path / "run" / "checkpoint.json").read_text())["step"]
-    assert saved == result.final_step and (tmp_path / "run" / "last.keras").is_file()
+    assert saved == 220 and (tmp_path / "run" / "last.keras").is_file()
+    monkeypatch.undo()  # the real clocks again
     config, _ = config_from_args(["--output", str(tmp_path / "run"), "--resume", "--steps", str(saved + 10)])
     assert config.time_budget is None  # a budget belongs to one invocation
     assert train(config, resume=True, log=lambda *_: None).final_step == saved + 10
@@ -309,8 +363,8 @@ def test_init_from_a_run_folder_takes_its_checkpoint(tmp_path):
     for a, b in zip(x2.get_weights(), last.get_weights()):
         np.testing.assert_array_equal(a, b)
     x4 = build("wdsr_b", 4, blocks=2, features=16)
-    copied, skipped = copy_matching_layers(tmp_path / "run", x4)
-    assert set(skipped) == {"tail", "skip"} and "body_block1_reduce" in copied
+    copied, grown, skipped = copy_matching_layers(tmp_path / "run", x4)
+    assert set(skipped) == {"tail", "skip"} and "body_block1_reduce" in copied and not grown
     for name in copied:
         for a, b in zip(x2.get_layer(name).get_weights(), x4.get_layer(name).get_weights()):
             np.testing.assert_array_equal(a, b)

@@ -114,6 +114,7 @@ BAD_INPUTS = [
     ("tfsr-tune", ["--arch", "wdsr_b", "--dataset", "/nonexist", "--output", "u1"], "/nonexist"),
     ("tfsr-tune", ["--arch", "wdsr_b", "--dataset", "damaged", "--eval-dataset", "images", "--patch-size", "8",
                    "--output", "u2"], "damaged/broken.png"),
+    ("tfsr-ship", ["nothere.keras", "--data-dir", "images", "--calibration", "images"], "nothere.keras"),
     ("tfsr-import-weights", ["nothere.h5", "--format", "krasserm", "--output", "x.keras"], "nothere.h5"),
     ("tfsr-import-weights", ["junk.h5", "--format", "krasserm", "--output", "x.keras"], "junk.h5"),
 ]

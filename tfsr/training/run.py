@@ -16,9 +16,11 @@ import contextlib
 import dataclasses
 import json
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -37,7 +39,7 @@ from tfsr.data.sources import PairedSet, bicubic_upscale, check_pairs, scale_aug
 from tfsr.evaluation import evaluate
 from tfsr.layers import walk_layers
 from tfsr.metrics import PSNR, SSIM
-from tfsr.models import build, get_arch, load_model, select_scale
+from tfsr.models import build, get_arch, load_model, model_scales, select_scale
 from tfsr.models.complexity import count_params
 from tfsr.models.discriminators import DISCRIMINATORS, build_discriminator
 from tfsr.training import callbacks as cb
@@ -356,34 +358,78 @@ def _shapes(shapes):
     return ", ".join("×".join(map(str, shape)) for shape in shapes)
 
 
+class InitReport(NamedTuple):
+    """What ``--init-from`` did: layers copied as they were, grown to a wider net, skipped (with why)."""
+    copied: list
+    grown: list
+    skipped: dict
+
+
 def copy_matching_layers(source_path, net):
     """``--init-from``: copy every layer whose name and weight shapes match.
 
     The source is a model file, a preset, or a run folder (its checkpoint's
     raw weights: a run still in progress can seed another).
-    Returns (copied names, {skipped name: reason}).
+    A source of the same scale(s) that is narrower than ``net`` (fewer
+    channels, same kernel sizes) is grown into it: its weights fill the
+    leading channels and the new inputs of its old outputs are zeroed, so the
+    wider net starts out computing exactly what the source did (checked on a
+    probe image) while its new channels can learn.
     """
     is_run = Path(source_path).is_dir() and (Path(source_path) / "checkpoint.json").is_file()
     source = checkpoint_model(source_path) if is_run else load_model(source_path)
+    growable = model_scales(source) == model_scales(net)
     by_name = {layer.name: layer for layer in walk_layers(source)}
-    copied, skipped = [], {}
+    report = InitReport([], [], {})
     for layer in walk_layers(net):
         if not layer.weights:
             continue
         other = by_name.get(layer.name)
         if other is None:
-            skipped[layer.name] = "not in the source model"
+            report.skipped[layer.name] = "not in the source model"
             continue
-        mine, theirs = [tuple(w.shape) for w in layer.weights], [tuple(w.shape) for w in other.weights]
-        if mine != theirs:
-            skipped[layer.name] = f"shapes differ ({_shapes(theirs)} in the source, {_shapes(mine)} here)"
-            continue
-        layer.set_weights(other.get_weights())
-        copied.append(layer.name)
-    if not copied:
+        mine, theirs = layer.get_weights(), other.get_weights()
+        if [w.shape for w in mine] == [w.shape for w in theirs]:
+            layer.set_weights(theirs)
+            report.copied.append(layer.name)
+        elif growable and all(_fits_inside(t.shape, m.shape) for t, m in zip(theirs, mine)):
+            layer.set_weights([_embedded(t, m) for t, m in zip(theirs, mine)])
+            report.grown.append(layer.name)
+        else:
+            report.skipped[layer.name] = (f"shapes differ ({_shapes(w.shape for w in theirs)} in the source, "
+                                          f"{_shapes(w.shape for w in mine)} here)")
+    if not report.copied and not report.grown:
         raise ConfigError(f"--init-from {source_path}: no layer of it matches this {net.name} by name and shape, "
                           f"so nothing would be copied (is it another architecture?)")
-    return copied, skipped
+    if report.grown and not report.skipped:
+        _check_same_function(source, net, source_path)
+    return report
+
+
+def _fits_inside(small, big):
+    """A weight of shape ``small`` can be embedded in ``big``: same rank and kernel size, no fewer channels."""
+    return (len(small) == len(big) and tuple(small[:-2]) == tuple(big[:-2])
+            and all(s <= b for s, b in zip(small[-2:], big[-2:])))
+
+
+def _embedded(theirs, mine):
+    """``theirs`` in the leading channels of ``mine``; for a kernel (…, c_in, c_out) the old
+    outputs read nothing from the new inputs, so the old channels compute what they did."""
+    out = mine.copy()
+    out[tuple(slice(0, n) for n in theirs.shape)] = theirs
+    if theirs.ndim >= 2:
+        out[..., theirs.shape[-2]:, :theirs.shape[-1]] = 0
+    return out
+
+
+def _check_same_function(source, net, source_path):
+    probe = np.random.default_rng(0).uniform(0, 255, (1, 12, 12, 3)).astype(np.float32)
+    before = np.concatenate([np.ravel(y) for y in keras.tree.flatten(source(probe))])
+    after = np.concatenate([np.ravel(y) for y in keras.tree.flatten(net(probe))])
+    gap = float(np.max(np.abs(before - after)))
+    if gap > 0.01:
+        raise ConfigError(f"--init-from {source_path}: grown into {net.name}, its output differs from the "
+                          f"source's by {gap:.3g} grey levels (is it another architecture?)")
 
 
 def _write_config(config, output):
@@ -444,23 +490,27 @@ def _check_resumable(config, output):
 
 
 def _epoch_length(config, start):
-    """Steps per Keras epoch: validation, checkpoints and time checks fall on epoch ends."""
+    """Steps per Keras epoch: validation, checkpoints and time checks fall on epoch ends. The run's length
+    need not be a multiple (`cb.StopAtStep` ends it mid-epoch), so 1,001 steps still run in long epochs."""
     budget_grain = 10 if config.time_budget is not None else 0  # a time budget is checked every 10 steps
-    return math.gcd(config.eval_every, config.checkpoint_every, config.steps or 0, start, budget_grain)
+    return math.gcd(config.eval_every, config.checkpoint_every, start, budget_grain)
 
 
-def training_data(config, seed):
+def training_data(config, seed, shard=(1, 0)):
     """(training sources, endless batches) for a resolved config.
 
     MDSR trains on all its scales (one scale per batch); the others at
-    ``config.scale``. Auto-sharding is off: under multi-worker training each
-    worker draws its own random patches (different seeds).
+    ``config.scale``. Under multi-worker training ``shard`` = (workers, this
+    worker): all workers share one seeded stream and each makes only its share
+    of every global batch, so n workers train on the batches one process
+    would (tf.data's auto-sharding is off: it would make every patch on every
+    worker).
     """
     arch = get_arch(config.arch)
     scales = arch.scales if arch.multiscale else (config.scale,)
     kwargs = dict(batch_size=config.batch_size, patch_size=config.patch_size, cache=config.cache,
                   patches_per_image=config.patches_per_image, skip_bad=config.skip_bad_images,
-                  degradation=config.degradation_chain(), sharpen_target=config.sharpen_target)
+                  degradation=config.degradation_chain(), sharpen_target=config.sharpen_target, shard=shard)
     sources = [resolve(config.dataset, s, split="train", data_dir=config.data_dir,
                        degradation=config.lr_files()) for s in scales]
     if config.hold_out:
@@ -496,6 +546,27 @@ def worker_index(strategy):
     """This process's index among the workers (0 unless multi-worker)."""
     resolver = getattr(strategy, "cluster_resolver", None)
     return int(resolver.task_id or 0) if resolver is not None and resolver.task_type else 0
+
+
+def worker_count(strategy):
+    """How many worker processes train together (1 unless multi-worker)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return 1
+    return sum(len(tasks) for tasks in resolver.cluster_spec().as_dict().values())
+
+
+def lost_peer_message(error, strategy, output):
+    """One line for a multi-worker run whose peer died: who, and how to go on."""
+    tasks = re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", str(error).split("unhealthy")[-1])
+    me = (strategy.cluster_resolver.task_type, str(worker_index(strategy)))
+    peers = [t for t in dict.fromkeys(tasks) if t != me]
+    cluster = strategy.cluster_resolver.cluster_spec().as_dict()
+    named = ", ".join(f"{job} {i} ({cluster[job][int(i)]})" for job, i in peers) or "a peer"
+    step = cb.Checkpoint.saved_step(output)
+    resume = (f"step {step}" if step is not None else "the chief's last checkpoint, if it wrote one")
+    resume = f"relaunch every worker with --resume to go on from {resume}"
+    return f"lost {named}: it stopped answering, so this worker stopped too; {resume}"
 
 
 def train(config, resume=False, log=print, extra_callbacks=()):
@@ -561,9 +632,13 @@ def _train(config, resume, log, extra_callbacks, started):
                           f"another --output")
     start = start or 0
 
-    # Each worker draws its own patches; a resumed run draws fresh ones. The data comes first: a missing
-    # folder or a bad image stops the run before its folder is made.
-    sources, train_data = training_data(config, seed=config.seed + start + 1_000_003 * worker)
+    # A resumed run draws fresh patches. The data comes first: a missing folder or a bad image stops the
+    # run before its folder is made.
+    workers = worker_count(strategy)
+    if config.batch_size % strategy.num_replicas_in_sync:
+        raise ConfigError(f"--batch-size {config.batch_size} is the global batch: it must divide evenly over "
+                          f"the {strategy.num_replicas_in_sync} replicas")
+    sources, train_data = training_data(config, seed=config.seed + start, shard=(workers, worker))
     val_source, val_data = validation_data(config)
     output.mkdir(parents=True, exist_ok=True)
     if chief:
@@ -591,7 +666,7 @@ def _train(config, resume, log, extra_callbacks, started):
 
     epoch = _epoch_length(config, start)
     guard = cb.DivergenceGuard()
-    callbacks = [guard]
+    callbacks = [guard, cb.StopAtStep(trainer, planned)]
     validation = step_bar = None
     if chief:
         writers = {name: tf.summary.create_file_writer(str(output / "logs" / name))
@@ -623,8 +698,13 @@ def _train(config, resume, log, extra_callbacks, started):
     result = TrainResult(output, start, start, 0.0, bicubic_psnr=bicubic.psnr, bicubic_ssim=bicubic.ssim)
     if start < planned:
         t0 = time.perf_counter()
-        trainer.fit(train_data, steps_per_epoch=epoch, epochs=planned // epoch,
-                    initial_epoch=start // epoch, callbacks=callbacks, shuffle=False, verbose=0)
+        try:
+            trainer.fit(train_data, steps_per_epoch=epoch, epochs=-(-planned // epoch),
+                        initial_epoch=start // epoch, callbacks=callbacks, shuffle=False, verbose=0)
+        except tf.errors.UnavailableError as e:  # a multi-worker peer died: its collectives were aborted
+            if workers == 1:
+                raise
+            raise TrainingError(lost_peer_message(e, strategy, shared_output)) from None
         result.steps_per_second = (cb.global_step(trainer) - start) / (time.perf_counter() - t0)
     result.final_step = cb.global_step(trainer)
     result.planned_steps = config.steps
@@ -663,9 +743,11 @@ def _start_summary(config, net, params, train_source, val_source, start, resume,
         f"strategy {config.strategy}, {strategy.num_replicas_in_sync} replica(s))",
     ]
     if init_report:
-        copied, skipped = init_report
-        lines.append(f"  init-from  {config.init_from}: copied {len(copied)} layers, skipped {len(skipped)}")
-        lines += [f"             skipped {name}: {why}" for name, why in skipped.items()]
+        kept = "" if init_report.skipped else " (output unchanged)"
+        grown = f", grew {len(init_report.grown)}{kept}" if init_report.grown else ""
+        lines.append(f"  init-from  {config.init_from}: copied {len(init_report.copied)} layers{grown}, "
+                     f"skipped {len(init_report.skipped)}")
+        lines += [f"             skipped {name}: {why}" for name, why in init_report.skipped.items()]
     for change in config.changes or []:
         since = ", ".join(f"{k}={v}" for k, v in change.items() if k != "step")
         lines.append(f"  changed    from step {change['step']}: {since}")
