@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from conftest import random_image
 
+pytestmark = pytest.mark.slow  # runs LiteRT under QEMU's aarch64
+
 ROOT = Path(__file__).resolve().parents[1]
 SYSROOT = Path(os.environ.get("TFSR_ARM64_SYSROOT") or Path.home() / ".cache" / "tfsr" / "arm64")
 INT8 = sorted(ROOT.glob("saved_models/*_int8.tflite"))

@@ -9,8 +9,11 @@ import time
 
 import keras
 import numpy as np
+import pytest
 
 import tfsr  # noqa: F401  (registers the layers for load_model)
+
+pytestmark = pytest.mark.slow  # trains in several processes at once
 
 TINY = ["--arch", "wdsr_b", "--dataset", "sample", "--blocks", "2", "--features", "16", "--patch-size", "16",
         "--batch-size", "4", "--eval-crop", "48"]

@@ -44,3 +44,55 @@ def test_perceptual_tables_are_made_from_their_scores():
     written = (ROOT / "docs" / "perceptual" / "x4.md").read_text()
     assert written == perceptual_markdown(data["results"], data["methods"]) + "\n"
     assert written in (ROOT / "docs" / "perceptual.md").read_text()  # the page shows them as written
+
+
+SHIPPED = ROOT / "saved_models"
+
+
+def _int8_row(name):
+    """docs/int8.md's row for a shipped int8 file, from its report."""
+    r = json.loads((SHIPPED / f"{name}_int8.tflite.json").read_text())
+    ssim_drop = r["keras"]["ssim"] - r["exported"]["ssim"]
+    met = "met" if r["psnr_drop"] <= 0.05 and ssim_drop <= 0.002 else "not met"
+    return (f"| `{name}_int8.tflite` | {r['keras']['psnr']:.3f} / {r['keras']['ssim']:.4f} | "
+            f"{r['exported']['psnr']:.3f} / {r['exported']['ssim']:.4f} | **{r['psnr_drop']:.3f}** | "
+            f"**{ssim_drop:.4f}** | {r['max_pixel_difference']} | {r['psnr_to_keras']:.1f} dB | {met} |")
+
+
+def test_int8_pages_table_of_the_shipped_files_is_their_reports():
+    lines = (ROOT / "docs" / "int8.md").read_text().splitlines()
+    for name in ("wdsr_b_x4", "wdsr_b_x3", "wdsr_b_x2", "wdsr_b_x4_real", "wdsr_b_x2_real"):
+        assert _int8_row(name) in lines, f"docs/int8.md: the {name}_int8.tflite row is not its report's"
+
+
+def _saved_models_row(name, kind):
+    """The Set5 PSNR / SSIM, drop and max Δ cells of saved_models/README.md's row for a file, from its report."""
+    if kind == "keras":
+        r = json.loads((SHIPPED / f"{name}.keras.json").read_text())["set5"]
+        return f"{r['psnr']:.3f} / {r['ssim']:.4f} | – | –"
+    r = json.loads((SHIPPED / f"{name}_{kind}.tflite.json").read_text())
+    drop = f"{r['psnr_drop']:.3f}".replace("-", "−")
+    drop = f"**{drop}**" if kind == "int8" else drop
+    return f"{r['exported']['psnr']:.3f} / {r['exported']['ssim']:.4f} | {drop} | {r['max_pixel_difference']}"
+
+
+@pytest.mark.parametrize("name", ["wdsr_b_x2", "wdsr_b_x3", "wdsr_b_x4"])
+def test_saved_models_table_is_the_shipped_files_reports(name):
+    rows = [line for line in (SHIPPED / "README.md").read_text().splitlines() if line.startswith("| `")]
+    for kind, file in (("keras", f"{name}.keras"), ("float16", f"{name}_float16.tflite"),
+                       ("int8", f"{name}_int8.tflite")):
+        row = next(r for r in rows if r.startswith(f"| `{file}` |"))
+        assert _saved_models_row(name, kind) in row, f"saved_models/README.md: {file}'s row is not its report's"
+        size = (SHIPPED / file).stat().st_size / 1e6
+        assert f"| {size:.2f} MB |" in row, f"saved_models/README.md: {file} is {size:.2f} MB"
+
+
+def test_readme_int8_drops_are_the_reports():
+    drops = []
+    for n in (4, 3, 2):
+        r = json.loads((SHIPPED / f"wdsr_b_x{n}_int8.tflite.json").read_text())
+        drops.append(f"{r['psnr_drop']:.3f}")
+        drops.append(f"{r['keras']['ssim'] - r['exported']['ssim']:.4f}")
+    text = " ".join((ROOT / "README.md").read_text().split())
+    assert (f"it loses {drops[0]} dB / {drops[1]} SSIM on Set5 x4, {drops[2]} / {drops[3]} at x3 and "
+            f"{drops[4]} / {drops[5]} at x2") in text

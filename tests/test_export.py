@@ -275,6 +275,7 @@ def test_a_finished_run_drops_its_checkpoint_and_a_running_one_keeps_it(tmp_path
     assert sorted(p.name for p in (tmp_path / "finished").iterdir()) == ["config.json", "metrics.csv"]
 
 
+@pytest.mark.slow
 def test_ship_writes_a_presets_files_from_a_run_scored_and_verified_on_its_chain(tmp_path, benchmark_root):
     from tfsr import ship
     from tfsr.data.degradations import degradation

@@ -23,6 +23,8 @@ from tfsr.data import resolve
 from tfsr.deploy.quantization import quantized_graph, to_int8
 from tfsr.deploy.verify import calibration_patches
 
+pytestmark = pytest.mark.slow  # runs LiteRT under QEMU's emulated CPUs
+
 SHIPPED = Path(__file__).resolve().parents[1] / "saved_models" / "wdsr_b_x4_int8.tflite"
 CPUS = ("Haswell", "Nehalem")
 

@@ -25,6 +25,8 @@ from test_importers import synthetic_layers, write_keras2_h5
 
 from tfsr.models import build
 
+pytestmark = pytest.mark.slow  # builds the wheel and installs it in a fresh venv
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
