@@ -96,3 +96,13 @@ def test_readme_int8_drops_are_the_reports():
     text = " ".join((ROOT / "README.md").read_text().split())
     assert (f"it loses {drops[0]} dB / {drops[1]} SSIM on Set5 x4, {drops[2]} / {drops[3]} at x3 and "
             f"{drops[4]} / {drops[5]} at x2") in text
+
+
+def test_readme_model_table_counts_the_built_models_parameters():
+    from tfsr.models import build
+    from tfsr.models.complexity import count_params
+    archs = ("edsr_baseline", "edsr", "wdsr_a", "wdsr_b")
+    cells = [line.split("|") for line in (ROOT / "README.md").read_text().splitlines()]
+    rows = {c[1].strip(" `"): c[4].strip() for c in cells if len(c) > 4 and c[1].strip(" `") in archs}
+    for arch in archs:
+        assert rows[arch] == f"{count_params(build(arch, 4)):,}", arch

@@ -74,12 +74,13 @@ def test_export_command_fine_tunes_verifies_and_records_int8(tmp_path):
     model.save(tmp_path / "m.keras")
     out = subprocess.run([sys.executable, "-m", "tfsr.export", str(tmp_path / "m.keras"), str(tmp_path / "q.tflite"),
                           "--quantize", "int8", "--qat-steps", "20", "--num-calibration", "8", "--calibration-size",
-                          "32", "--calibration-degradation", "jpeg:60", "--held-out", "sample", "--metadata",
-                          "--max-psnr-drop", "5"], capture_output=True, text=True, check=False)
-    assert out.returncode == 0, out.stderr
+                          "32", "--calibration-degradation", "jpeg:60", "--held-out", "sample", "--metadata"],
+                         capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr  # within the default 0.1 dB gate
     report = json.loads((tmp_path / "q.tflite.json").read_text())
     assert report["passed"] and "FLOAT32" not in report["tensor_types"]
-    assert report["exported"]["psnr"] > report["keras"]["psnr"] - 5
+    # Measured: 0.036 dB, 46.2 dB to the float output, 7 levels at most; a mis-scaled int8 graph is off by dBs.
+    assert report["psnr_drop"] < 0.1 and report["psnr_to_keras"] > 40 and report["max_pixel_difference"] <= 12
     calibration = {"dataset": "sample/train", "patches": 8, "patch_size": 32, "qat_steps": 20, "qat_lr": 1e-5}
     assert calibration.items() <= report["calibration"].items() and "jpeg:60" in report["calibration"]["input"]
     assert read_metadata((tmp_path / "q.tflite").read_bytes())["calibration"] == report["calibration"]

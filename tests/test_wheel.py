@@ -84,10 +84,11 @@ def test_console_scripts_upscale_export_evaluate_and_import(installed):
     assert upscaled.returncode == 0, upscaled.stderr[-2000:]
     assert Image.open(work / "sr" / "photo.png").size == (144, 160)
     exported = run(installed, "tfsr-export", "tiny.keras", "tiny_int8.tflite", "--quantize", "int8",
-                   "--num-calibration", "8", "--calibration-size", "24", "--max-psnr-drop", "100")
-    assert exported.returncode == 0, exported.stderr[-2000:]
+                   "--num-calibration", "8", "--calibration-size", "24")
+    assert exported.returncode == 0, exported.stderr[-2000:]  # within the default 0.1 dB gate
     report = json.loads((work / "tiny_int8.tflite.json").read_text())
     assert report["passed"] and "FLOAT32" not in report["tensor_types"] and report["calibration"]["patches"] == 8
+    assert report["psnr_to_keras"] > 45  # measured 53.4 dB: the int8 file computes what the float model does
     evaluated = run(installed, "tfsr-evaluate", "--model", "wdsr_b_x2", "--dataset", "images", "--json", "r.json")
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     scores = json.loads((work / "r.json").read_text())
