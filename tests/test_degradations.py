@@ -9,6 +9,7 @@ from conftest import random_image
 from tfsr.data import imresize, sample
 from tfsr.data.degradations import (
     DEFAULTS,
+    KERNEL_SIZE,
     MIXTURES,
     DegradationError,
     _Seeds,
@@ -288,3 +289,65 @@ def test_blur_kernels_are_drawn_by_kernel_prob_and_sinc_prob():
     aniso = tf.function(lambda seed: random_kernel(_Seeds(seed), [0, 1, 0, 0, 0, 0], 0.0, [0.2, 3.0], [0.5, 4], [1, 2]))
     assert not any(np.allclose(k, k.T, atol=1e-7) for k in (aniso(tf.constant([5, i], tf.int64)).numpy()
                                                              for i in range(50)))
+
+
+class StepRecorder:
+    """Replaces a chain's steps with ones that write their id into a 1×16 image instead: the output then
+    spells which steps ran, in which order (pixel 0 counts them, pixel 1 + i holds step i's id × 10)."""
+
+    def __init__(self, monkeypatch, steps):
+        from tfsr.data import degradations
+        for name, (step_id, arguments) in steps.items():
+            monkeypatch.setattr(degradations, name, self._step(step_id, arguments))
+
+    @staticmethod
+    def _step(step_id, arguments):
+        def record(image, *args, **kwargs):
+            ident = step_id(*args) if callable(step_id) else step_id
+            count = tf.cast(image[0, 0, 0], tf.int32)
+            return tf.tensor_scatter_nd_update(image, [[0, 1 + count, 0], [0, 0, 0]],
+                                               tf.stack([tf.cast(ident, tf.float32) * 10, tf.cast(count + 1, tf.float32)]))
+        return record
+
+    @staticmethod
+    def sequences(chain, n=N):
+        flat = np.zeros((1, 16, 3))
+        runs = [chain.apply(flat, flat, (11, i)).astype(int) for i in range(n)]
+        return [tuple(int(v) // 10 for v in out[0, 1:1 + out[0, 0, 0], 0]) for out in runs]
+
+
+def test_bsrgan_shuffles_its_five_steps_and_applies_them_by_their_probabilities(monkeypatch):
+    StepRecorder(monkeypatch, {"_bsrgan_blur": (1, None), "_resize": (2, None), "gaussian_noise": (3, None),
+                               "_random_jpeg": (4, None)})
+    sequences = StepRecorder.sequences(degradation("bsrgan"))
+    assert all(s[-2:] == (2, 4) for s in sequences)  # then the resize to LR size and the final JPEG, always
+    shuffled = [s[:-2] for s in sequences]
+    assert all(s.count(1) == 2 and s.count(3) == 1 for s in shuffled)  # two blurs and the noise, always
+    p = DEFAULTS["bsrgan"]
+    assert within(sum(s.count(2) for s in shuffled), N, p["downsample_prob"])
+    assert within(sum(s.count(4) for s in shuffled), N, p["jpeg_prob"])
+    complete = [s for s in shuffled if len(s) == 5]
+    where = np.bincount([s.index(3) for s in complete], minlength=5)  # the noise's place: uniform over 5
+    expected = len(complete) / 5
+    assert float(np.sum((where - expected) ** 2 / expected)) < 18.5  # 4 degrees of freedom, p < 0.001
+
+
+def test_realesrgan_runs_its_two_stages_in_order_and_ends_in_either_order(monkeypatch):
+    centre = KERNEL_SIZE // 2
+    StepRecorder(monkeypatch, {
+        "blur": (lambda kernel: tf.where(kernel[centre, centre] == 1.0, 5, 1), None),  # 5: the identity kernel
+        "_resize": (2, None), "_random_noise": (3, None), "jpeg": (4, None)})
+    sequences = StepRecorder.sequences(degradation("realesrgan"))
+    p = DEFAULTS["realesrgan"]
+    # (A random kernel can come out as the identity too: a narrow generalized Gaussian is 1 at its centre.)
+    first, rest = [tuple(1 if v == 5 else v for v in s[:4]) for s in sequences], [s[4:] for s in sequences]
+    assert set(first) == {(1, 2, 3, 4)}  # blur, resize, noise, JPEG
+    second_blur = [r[0] in (1, 5) for r in rest]
+    assert within(sum(second_blur), N, p["second_blur_prob"])
+    ends = [r[1:] if blurred else r for r, blurred in zip(rest, second_blur)]
+    assert all(e[:2] == (2, 3) for e in ends)  # resize to the LR size's neighbourhood, noise
+    finals = [e[2:] for e in ends]
+    resize_first = [f for f in finals if f[0] == 2]
+    assert all(f in ((2, 1, 4), (2, 5, 4), (4, 2, 1), (4, 2, 5)) for f in finals)
+    assert within(len(resize_first), N, 0.5)
+    assert within(sum(f.count(1) for f in finals), N, p["final_sinc_prob"])
