@@ -100,16 +100,20 @@ def random_vgg(widths=(64, 128, 256), convs=(2, 2, 4), seed=0):
 
 
 class FeatureLoss:
-    """L1 between fixed random-VGG features of SR and HR (ImageNet-normalised inputs), stages weighted 0.1/1/1."""
+    """L1 between a frozen network's features of SR and HR, stages weighted: by default the fixed random VGG
+    (ImageNet-normalised inputs), stages weighted 0.1/1/1."""
 
-    def __init__(self, weights=(0.1, 1.0, 1.0)):
-        self.network, self.weights = random_vgg(), weights
+    def __init__(self, weights=(0.1, 1.0, 1.0), network=None):
+        self.network, self.weights = network or random_vgg(), weights
+
+    def prepare(self, images):
+        """The network's input: ImageNet-normalised [0, 1] RGB."""
+        return (images - tf.constant([0.485, 0.456, 0.406])) / tf.constant([0.229, 0.224, 0.225])
 
     def __call__(self, hr, sr):
-        mean, std = tf.constant([0.485, 0.456, 0.406]), tf.constant([0.229, 0.224, 0.225])
-        both = (tf.concat([hr, sr], axis=0) - mean) / std
         total = 0.0
-        for weight, features in zip(self.weights, self.network(both, training=False)):
+        for weight, features in zip(self.weights, self.network(self.prepare(tf.concat([hr, sr], axis=0)),
+                                                                training=False)):
             real, fake = tf.split(features, 2, axis=0)
             total += weight * tf.reduce_mean(tf.abs(fake - tf.stop_gradient(real)))
         return total
@@ -155,24 +159,22 @@ def hed_vgg(path=None):
     return model
 
 
-class HEDFeatureLoss:
-    """L1 between HED-VGG16 features of SR and HR (Caffe BGR inputs in [0, 255]), stages weighted as
-    Real-ESRGAN's perceptual loss weighs VGG19's, and scaled as its features are: Real-ESRGAN feeds VGG
+class HEDFeatureLoss(FeatureLoss):
+    """`FeatureLoss` on HED-VGG16 (Caffe BGR inputs in [0, 255]), stages weighted as Real-ESRGAN's
+    perceptual loss weighs VGG19's, and scaled as its features are: Real-ESRGAN feeds VGG
     ImageNet-normalised [0, 1] images (a grey level is 1/(255 · 0.225) of a unit), Caffe's VGG raw grey
     levels, so its features are 57× larger."""
 
     CAFFE_SCALE = 255 * 0.225
 
     def __init__(self, weights=(0.1, 0.1, 1.0, 1.0, 1.0), path=None):
-        self.network, self.weights = hed_vgg(path), weights
+        super().__init__(weights, hed_vgg(path))
+
+    def prepare(self, images):
+        return images[..., ::-1] * 255.0 - tf.constant(HED_MEAN_BGR)
 
     def __call__(self, hr, sr):
-        both = tf.concat([hr, sr], axis=0)[..., ::-1] * 255.0 - tf.constant(HED_MEAN_BGR)
-        total = 0.0
-        for weight, features in zip(self.weights, self.network(both, training=False)):
-            real, fake = tf.split(features, 2, axis=0)
-            total += weight * tf.reduce_mean(tf.abs(fake - tf.stop_gradient(real)))
-        return total / self.CAFFE_SCALE
+        return super().__call__(hr, sr) / self.CAFFE_SCALE
 
 
 def content_losses(terms, scale):
