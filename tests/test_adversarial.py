@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfsr.color import Y_WEIGHTS, rgb_to_y
 from tfsr.models import build
 from tfsr.models.discriminators import build_discriminator
 from tfsr.training import ConfigError, TrainConfig, make_optimizer, train
 from tfsr.training.adversarial import GANTrainer
-from tfsr.training.losses import LossSpecError, content_losses, fft_loss, grid_loss, parse_loss, random_vgg
+from tfsr.training.losses import LossSpecError, content_losses, fft_loss, grid_loss, luma_l1, parse_loss, random_vgg
 
 TERMS = {"l1": 1.0, "fft": 1.0, "gan": 0.1}
 
@@ -148,6 +149,19 @@ def test_fft_loss_ignores_a_shift_but_not_a_checkerboard():
     pattern = np.tile(np.random.default_rng(0).uniform(-0.02, 0.02, (4, 4, 1)), (16, 16, 3))[None]
     weak, strong = float(fft_loss(hr, hr + pattern)), float(fft_loss(hr, hr + 2 * pattern))
     assert weak > 1e-4 and 1.8 * weak < strong < 2.6 * weak  # paid for about in proportion to its strength
+
+
+def test_luma_loss_is_the_scored_y_difference_and_ignores_chroma():
+    rng = np.random.default_rng(0)
+    hr, sr = rng.uniform(0, 255, (2, 2, 8, 8, 3))
+    scored = np.abs(rgb_to_y(sr) - rgb_to_y(hr)).mean()  # what Y-PSNR is computed from, on 0-255
+    assert 255 * float(luma_l1(tf.constant(hr / 255, tf.float32), tf.constant(sr / 255, tf.float32))) \
+        == pytest.approx(scored, rel=1e-5)
+    chroma = np.cross(Y_WEIGHTS, [1.0, 0.0, 0.0])  # a colour change that leaves the luma alone
+    change = 0.05 * chroma / np.abs(chroma).max()
+    hr01, shifted = tf.constant(hr / 255, tf.float32), tf.constant(hr / 255 + change, tf.float32)
+    assert float(luma_l1(hr01, shifted)) == pytest.approx(0.0, abs=1e-6)
+    assert float(tf.reduce_mean(tf.abs(shifted - hr01))) == pytest.approx(np.abs(change).mean(), rel=1e-4)  # l1 sees it
 
 
 def tiny_gan_config(tmp_path, **overrides):

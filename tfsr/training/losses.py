@@ -5,6 +5,9 @@ sum, ``l1:1,fft:1,gan:0.1``. The terms, on images scaled to [0, 1] as
 Real-ESRGAN's weights assume:
 
 - ``l1``, ``l2``: mean absolute / squared error;
+- ``yl1``: mean absolute error of the BT.601 luma (MATLAB's Y, which the
+  papers' PSNR is measured on): with a small ``l1`` beside it, capacity goes
+  to the channel that is scored, not to chroma JPEG has thrown away;
 - ``fft``: mean absolute difference of the amplitude spectra (orthonormal
   2-D FFT of each channel). Phase-free, so a texture is not pinned to the
   HR's exact pixels, but added energy at one frequency is paid for, which is
@@ -31,9 +34,11 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from tfsr.color import Y_WEIGHTS
+
 PIXEL_TERMS = ("l1", "l2")
-TERMS = PIXEL_TERMS + ("fft", "grid", "vgg", "hed", "gan")
-CONTENT_TERMS = PIXEL_TERMS + ("fft", "grid", "vgg", "hed")
+TERMS = PIXEL_TERMS + ("yl1", "fft", "grid", "vgg", "hed", "gan")
+CONTENT_TERMS = PIXEL_TERMS + ("yl1", "fft", "grid", "vgg", "hed")
 
 
 class LossSpecError(ValueError):
@@ -58,6 +63,12 @@ def parse_loss(spec):
     if not any(t in terms for t in CONTENT_TERMS):
         raise LossSpecError(f"--loss {spec}: needs a content term ({', '.join(CONTENT_TERMS)}) beside gan")
     return terms
+
+
+def luma_l1(hr, sr):
+    """Mean absolute difference of the luma (MATLAB's Y without its offset, on the images' scale)."""
+    weights = tf.constant(Y_WEIGHTS, tf.float32)
+    return tf.reduce_mean(tf.abs(tf.tensordot(sr - hr, weights, 1)))
 
 
 def amplitude_spectrum(images):
@@ -181,6 +192,7 @@ def content_losses(terms, scale):
     """{name: fn(hr01, sr01)} of the non-adversarial terms of a parsed ``--loss`` (``scale``: the model's)."""
     available = {"l1": lambda hr, sr: tf.reduce_mean(tf.abs(sr - hr)),
                  "l2": lambda hr, sr: tf.reduce_mean(tf.square(sr - hr)),
+                 "yl1": luma_l1,
                  "fft": fft_loss,
                  "grid": lambda hr, sr: grid_loss(hr, sr, scale)}
     losses = {name: available[name] for name in terms if name in available}
