@@ -351,3 +351,24 @@ def test_realesrgan_runs_its_two_stages_in_order_and_ends_in_either_order(monkey
     assert all(f in ((2, 1, 4), (2, 5, 4), (4, 2, 1), (4, 2, 5)) for f in finals)
     assert within(len(resize_first), N, 0.5)
     assert within(sum(f.count(1) for f in finals), N, p["final_sinc_prob"])
+
+
+def test_realesrgan_final_noise_comes_after_everything_else_by_its_probability(monkeypatch):
+    StepRecorder(monkeypatch, {"blur": (1, None), "_resize": (2, None), "_random_noise": (3, None), "jpeg": (4, None)})
+    sequences = StepRecorder.sequences(degradation("realesrgan", {"final_noise_prob": 0.3}))
+    stage = [s[:-1] if s[-1] == 3 else s for s in sequences]
+    assert all(s[-3:] in ((2, 1, 4), (4, 2, 1)) for s in stage)  # the chain as before, then the noise or not
+    assert within(sum(s[-1] == 3 for s in sequences), N, 0.3)
+
+
+def test_final_noise_leaves_pixel_level_colour_noise_that_the_last_jpeg_removes_otherwise():
+    flat = np.full((128, 128, 3), 128, np.uint8)  # every deviation of the LR is noise
+
+    def chroma_speckle(options):  # mean |horizontal difference| of Cb, Cr at the LR's pixels
+        chain = degradation("realesrgan", options)
+        outs = [chain.apply(flat, flat[::4, ::4], (i, 3)).astype(float) for i in range(40)]
+        return np.mean([np.abs(np.diff(o @ np.array([[-0.169, 0.5], [-0.331, -0.419], [0.5, -0.081]]), axis=1))
+                        for o in outs])
+
+    published, noisy = chroma_speckle(None), chroma_speckle({"final_noise_prob": 1.0, "gray_noise_prob2": 0.0})
+    assert published < 2.5 and noisy > 5 * published  # measured: 1.7 and 13.2

@@ -16,7 +16,10 @@ evaluation protocol is fixed per image. Chains:
 - ``realesrgan``: Real-ESRGAN's second-order model (Wang et al. 2021): two
   stages of blur (Gaussian, generalized Gaussian, plateau, sinc kernels),
   random resize, Gaussian or Poisson noise and JPEG, then resize to LR size
-  and a sinc filter and JPEG in random order;
+  and a sinc filter and JPEG in random order; ``final_noise_prob`` (0 in
+  Real-ESRGAN) adds stage 2's noise after all of it, as sensor noise of a
+  small photo stored losslessly: pixel-level colour noise, which the chain's
+  last JPEG (4:2:0) otherwise always smooths away;
 - ``mixed``: each image draws one of the chains above (``weights``);
 - ``photo``: the same with what camera and phone photos go through: clean
   (25 %), JPEG (35 %) and the classical chain (40 %); the real presets'
@@ -77,7 +80,7 @@ DEFAULTS = {
     "realesrgan": {**_stage_options("", [0.2, 3.0], [1, 30], [0.05, 3.0], [0.2, 0.7, 0.1], [0.15, 1.5]),
                    **_stage_options("2", [0.2, 1.5], [1, 25], [0.05, 2.5], [0.3, 0.4, 0.3], [0.3, 1.2],
                                     blur_prob=0.8),
-                   "final_sinc_prob": 0.8},
+                   "final_sinc_prob": 0.8, "final_noise_prob": 0.0},
     "mixed": {"weights": {"bicubic": 0.2, "jpeg": 0.25, "classical": 0.3, "bsrgan": 0.15, "realesrgan": 0.1}},
     "photo": {"weights": {"bicubic": 0.25, "jpeg": 0.35, "classical": 0.4}},
 }
@@ -488,7 +491,10 @@ def _realesrgan_chain(hr, lr, size, seeds, p):
     def jpeg_then_resize():
         return blur(_resize(jpeg(out, quality), size, seeds), final)
 
-    return tf.cond(_happens(seeds, 0.5), resize_then_jpeg, jpeg_then_resize)
+    out = tf.cond(_happens(seeds, 0.5), resize_then_jpeg, jpeg_then_resize)
+    if p["final_noise_prob"] > 0:  # not Real-ESRGAN's: noise after the last JPEG, at stage 2's settings
+        out = tf.cond(_happens(seeds, p["final_noise_prob"]), lambda: _random_noise(out, seeds, p, "2"), lambda: out)
+    return out
 
 
 def _pulse():
