@@ -1,7 +1,8 @@
-"""The int8 study's instruments (tools/studies/int8_budget.py): they measure what they say."""
+"""The studies' instruments (tools/studies/int8_budget.py, chain_noise.py): they measure what they say."""
 import sys
 from pathlib import Path
 
+import numpy as np
 from test_export import trained_tiny
 
 from tfsr.data import resolve
@@ -10,6 +11,7 @@ from tfsr.deploy.verify import calibration_patches, compare_predictor
 from tfsr.inference.runtime import LiteRTPredictor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "studies"))
+from chain_noise import YCC, noise
 from int8_budget import correct_biases, quantization_budget
 
 
@@ -44,3 +46,15 @@ def test_quantization_budget_prices_each_part_and_the_whole_matches_the_int8_fil
     # (beyond the input offset's border rounding, a few hundredths of a grey level on a few pixels).
     assert abs(rows["outputs of add_skip"]["drop"]) < 1e-4
     assert rows["weights"]["psnr"] != rows["float"]["psnr"]
+
+
+def test_noise_estimator_reads_white_noise_sigma_in_luma_and_chroma_and_ignores_smooth_content():
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 200, 128)[None, :, None] + np.linspace(0, 40, 128)[:, None, None]  # smooth: no noise
+    assert max(noise(np.repeat(ramp, 3, axis=2))) < 1e-9
+    grey = ramp + rng.normal(0, 10, (128, 128, 1))  # the same σ in R, G and B: luma noise only
+    luma, chroma = noise(np.repeat(grey, 3, axis=2))
+    assert 8.5 < luma < 9.5 and chroma < 1e-9  # 5-15 % low: the flattest blocks are the noise's quiet ones
+    colour = np.linalg.solve(YCC.T, np.stack([np.zeros((128, 128)), *rng.normal(0, 8, (2, 128, 128))], -1)[..., None])
+    luma, chroma = noise(128 + colour[..., 0])  # Cb, Cr each σ 8, luma untouched: chroma σ √2·8
+    assert luma < 1e-6 and 0.85 < chroma / (8 * np.sqrt(2)) < 0.95
