@@ -6,8 +6,9 @@ Real-ESRGAN's weights assume:
 
 - ``l1``, ``l2``: mean absolute / squared error;
 - ``yl1``: mean absolute error of the BT.601 luma (MATLAB's Y, which the
-  papers' PSNR is measured on): with a small ``l1`` beside it, capacity goes
-  to the channel that is scored, not to chroma JPEG has thrown away;
+  papers' PSNR is measured on), with a small ``l1`` beside it to keep the
+  colours; fine-tuning the real preset with it gained nothing measurable
+  (docs/training.md §5);
 - ``fft``: mean absolute difference of the amplitude spectra (orthonormal
   2-D FFT of each channel). Phase-free, so a texture is not pinned to the
   HR's exact pixels, but added energy at one frequency is paid for, which is
