@@ -43,6 +43,7 @@ setup(
         "tfsr-tune=tfsr.tune:console",
         "tfsr-export=tfsr.export:console",
         "tfsr-ship=tfsr.ship:console",
+        "tfsr-interpolate=tfsr.interpolate:console",
         "tfsr-import-weights=tfsr.import_weights:console",
     ]},
 )

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-COMMANDS = ("train", "evaluate", "upscale", "tune", "export", "import_weights")
+COMMANDS = ("train", "evaluate", "upscale", "tune", "export", "import_weights", "ship", "interpolate")
 
 
 @pytest.mark.parametrize("command", COMMANDS)

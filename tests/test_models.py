@@ -136,3 +136,45 @@ def test_torch_initialisation_is_pytorchs_conv2d_default(arch):
     assert all(not np.any(w.numpy()) for w in glorot.weights if w.path.endswith("bias"))
     with pytest.raises(ValueError, match="conv_init is one of torch, glorot"):
         build(arch, 4, conv_init="he")
+
+
+def test_interpolation_blends_every_variable_and_its_cli_writes_the_blend(tmp_path):
+    from tfsr import interpolate as interpolate_cli
+    from tfsr.deploy.ship import blend_report
+    from tfsr.models.interpolation import interpolate
+    rng = np.random.default_rng(2)
+    gan, l1 = build("wdsr_b", 2, **TINY["wdsr_b"]), build("wdsr_b", 2, **TINY["wdsr_b"])
+    for model in (gan, l1):  # apart, so a blend that took one side would show
+        model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
+    x = rng.uniform(0, 255, (1, 9, 10, 3)).astype("float32")
+    np.testing.assert_array_equal(interpolate(gan, l1, 1.0)(x), gan(x))
+    np.testing.assert_array_equal(interpolate(gan, l1, 0.0)(x), l1(x))
+    blend = interpolate(gan, l1, 0.25)
+    for b, g, o in zip(blend.get_weights(), gan.get_weights(), l1.get_weights()):
+        np.testing.assert_allclose(b, 0.25 * g + 0.75 * o, rtol=1e-6, atol=1e-7)
+    assert not np.allclose(blend(x), gan(x), atol=1.0) and not np.allclose(blend(x), l1(x), atol=1.0)
+
+    gan.save(tmp_path / "gan.keras")
+    l1.save(tmp_path / "l1.keras")
+    out = tmp_path / "blend.keras"
+    interpolate_cli.main([str(tmp_path / "gan.keras"), str(tmp_path / "l1.keras"), "--weight", "0.25",
+                          "--output", str(out)])
+    loaded = keras.saving.load_model(out, safe_mode=True)
+    np.testing.assert_allclose(loaded(x), blend(x), rtol=1e-5, atol=1e-3)
+    recipe = {"model": str(tmp_path / "gan.keras"), "other": str(tmp_path / "l1.keras"), "weight": 0.25}
+    assert blend_report(out) == {"interpolation": recipe}  # what tfsr.ship puts in the preset's report
+
+
+def test_interpolation_refuses_two_different_networks_in_one_line(tmp_path, capsys):
+    from tfsr import cli
+    from tfsr import interpolate as interpolate_cli
+    build("wdsr_b", 2, **TINY["wdsr_b"]).save(tmp_path / "a.keras")
+    build("wdsr_b", 2, **{**TINY["wdsr_b"], "blocks": TINY["wdsr_b"]["blocks"] + 1}).save(tmp_path / "b.keras")
+    status = cli.run(interpolate_cli.main, [str(tmp_path / "a.keras"), str(tmp_path / "b.keras"), "--weight", "0.5",
+                                            "--output", str(tmp_path / "c.keras")])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and len(err.splitlines()) == 1
+    assert err.startswith(f"error: {tmp_path / 'a.keras'} and {tmp_path / 'b.keras'}: not the same network")
+    assert not (tmp_path / "c.keras").exists()
+    assert cli.run(interpolate_cli.main, [str(tmp_path / "a.keras"), str(tmp_path / "a.keras"), "--weight", "1.5",
+                                          "--output", str(tmp_path / "c.keras")]) == 2

@@ -1,4 +1,5 @@
-"""The studies' instruments (tools/studies/int8_budget.py, chain_noise.py): they measure what they say."""
+"""The studies' instruments (tools/studies/int8_budget.py, chain_noise.py, interpolation_sweep.py): they measure
+what they say."""
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from tfsr.inference.runtime import LiteRTPredictor
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "studies"))
 from chain_noise import YCC, noise
 from int8_budget import correct_biases, quantization_budget
+from interpolation_sweep import choose
 
 
 def test_bias_correction_leaves_every_int8_convolution_unbiased():
@@ -58,3 +60,13 @@ def test_noise_estimator_reads_white_noise_sigma_in_luma_and_chroma_and_ignores_
     colour = np.linalg.solve(YCC.T, np.stack([np.zeros((128, 128)), *rng.normal(0, 8, (2, 128, 128))], -1)[..., None])
     luma, chroma = noise(128 + colour[..., 0])  # Cb, Cr each σ 8, luma untouched: chroma σ √2·8
     assert luma < 1e-6 and 0.85 < chroma / (8 * np.sqrt(2)) < 0.95
+
+
+def test_interpolation_sweep_chooses_the_most_natural_weight_that_keeps_bicubics_psnr_everywhere():
+    def row(jpeg, classical, niqe):
+        return {"jpeg:75": {"psnr": jpeg, "niqe": niqe}, "classical": {"psnr": classical}}
+    results = {"bicubic": row(25.0, 24.0, 8.0), 0.25: row(26.0, 25.0, 7.5), 0.5: row(25.2, 24.2, 6.5),
+               0.75: row(25.3, 24.05, 5.5), 1.0: row(24.5, 23.5, 5.0)}
+    assert choose(results, margin=0.1) == 0.5  # 0.75 misses the margin on classical, 1.0 falls below bicubic
+    assert choose(results, margin=0.0) == 0.75
+    assert choose(results, margin=2.0) is None

@@ -120,6 +120,7 @@ BAD_INPUTS = [
     ("tfsr-ship", ["nothere.keras", "--data-dir", "images", "--calibration", "images"], "nothere.keras"),
     ("tfsr-import-weights", ["nothere.h5", "--format", "krasserm", "--output", "x.keras"], "nothere.h5"),
     ("tfsr-import-weights", ["junk.h5", "--format", "krasserm", "--output", "x.keras"], "junk.h5"),
+    ("tfsr-interpolate", ["nothere.keras", "tiny.keras", "--weight", "0.5", "--output", "x.keras"], "nothere.keras"),
 ]
 
 

@@ -5,7 +5,8 @@
         --qat-steps 300 --output shipped/      # remakes a shipped preset's files
 
 The model is a run folder (its best.keras; the report adds the step and
-training time), a .keras file, or a preset. Writes NAME.keras (the model
+training time), a .keras file (made by tfsr.interpolate: the report keeps
+the recipe), or a preset. Writes NAME.keras (the model
 as it is), NAME.keras.json (Set5 and Set14
 PSNR/SSIM/NIQE and bicubic's, on clean LR and on each --score-degradations
 protocol), NAME_float16.tflite and NAME_int8.tflite with their reports,
@@ -44,7 +45,7 @@ def main(argv=None):
 
     from tfsr.data.degradations import DegradationError, degradation
     from tfsr.deploy.export import ExportError
-    from tfsr.deploy.ship import is_run, run_report, ship
+    from tfsr.deploy.ship import blend_report, is_run, run_report, ship
     from tfsr.models.presets import get_preset, is_preset, preset_file
 
     run = Path(args.model) if is_run(args.model) else None
@@ -52,7 +53,7 @@ def main(argv=None):
     model_file = run / "best.keras" if run else preset_file(preset.name, "keras") if preset else Path(args.model)
     if not model_file.is_file():
         raise cli.UserError(f"{model_file}: no such model file (nor a run folder with best.keras and best.json)")
-    report = run_report(run) if run else None
+    report = run_report(run) if run else blend_report(model_file)
     name = args.name or (preset.name if preset else run.name if run else model_file.stem)
     known = preset or (get_preset(name) if is_preset(name) else None)
     inputs = args.inputs or (known.inputs if known else report["trained_on"] if report else "bicubic")

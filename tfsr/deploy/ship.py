@@ -37,6 +37,13 @@ def run_report(run):
             "trained_on": config.get("eval_degradation") or config.get("degradation") or "bicubic"}
 
 
+def blend_report(model_file):
+    """The recipe of a model made by ``tfsr.interpolate`` (or shipped from one), kept in ``<file>.json``."""
+    sidecar = Path(f"{model_file}.json")
+    recipe = json.loads(sidecar.read_text()).get("interpolation") if sidecar.is_file() else None
+    return {"interpolation": recipe} if recipe else None
+
+
 def training_hours(metrics_csv):
     """Wall-clock hours a run trained, from its metrics.csv timestamps.
 

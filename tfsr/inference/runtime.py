@@ -235,14 +235,16 @@ class Upscaler:
     def __call__(self, image, on_tile=None):
         """Upscale an RGB (H, W, 3), gray (H, W, 1) or RGBA (H, W, 4) uint8 image.
 
-        Gray images come back gray (the SR luma); alpha is upscaled with
-        MATLAB bicubic and re-attached.
+        Gray images come back gray (the SR luma), and so do RGB images with
+        no colour (R = G = B everywhere: a scanned print); alpha is upscaled
+        with MATLAB bicubic and re-attached.
         """
         image = np.asarray(image)
         rgb = np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image[..., :3]
         sr = upscale_tiled(rgb, self.predict, self.scale, self.tile, self.overlap, on_tile)
-        if image.shape[-1] == 1:
-            return np.clip(np.floor(luma(sr) + 0.5), 0, 255).astype(np.uint8)[..., None]
+        if image.shape[-1] == 1 or (rgb[..., :1] == rgb[..., 1:]).all():
+            gray = np.clip(np.floor(luma(sr) + 0.5), 0, 255).astype(np.uint8)[..., None]
+            return gray if image.shape[-1] == 1 else np.repeat(gray, 3, axis=-1)
         if image.shape[-1] == 4:
             alpha = imresize(image[..., 3], self.scale)
             return np.concatenate([sr, alpha[..., None]], axis=-1)
