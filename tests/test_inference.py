@@ -75,6 +75,9 @@ def test_an_rgb_image_without_colour_comes_back_without_colour_and_with_the_mode
     assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2])
     # Y, what PSNR is scored on, is the model's up to rounding the luma to whole grey levels
     assert np.abs(rgb_to_y(out) - rgb_to_y(raw)).max() <= 0.5 * 219 / 255 + 1e-9
+    alpha = random_image(rng, 12, 10, 1)
+    with_alpha = Upscaler(tint, 2)(np.concatenate([grey, alpha], -1))  # a grey image with transparency keeps it
+    assert np.array_equal(with_alpha[..., :3], out) and np.array_equal(with_alpha[..., 3], imresize(alpha[..., 0], 2))
     colour = random_image(rng, 12, 10)
     np.testing.assert_array_equal(Upscaler(tint, 2)(colour), np.clip(tint(colour[None].astype(np.float32))[0],
                                                                       0, 255).astype(np.uint8))

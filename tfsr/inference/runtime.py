@@ -244,7 +244,9 @@ class Upscaler:
         sr = upscale_tiled(rgb, self.predict, self.scale, self.tile, self.overlap, on_tile)
         if image.shape[-1] == 1 or (rgb[..., :1] == rgb[..., 1:]).all():
             gray = np.clip(np.floor(luma(sr) + 0.5), 0, 255).astype(np.uint8)[..., None]
-            return gray if image.shape[-1] == 1 else np.repeat(gray, 3, axis=-1)
+            if image.shape[-1] == 1:
+                return gray
+            sr = np.repeat(gray, 3, axis=-1)
         if image.shape[-1] == 4:
             alpha = imresize(image[..., 3], self.scale)
             return np.concatenate([sr, alpha[..., None]], axis=-1)

@@ -1,8 +1,8 @@
 """Choose a network-interpolation weight on held-out training images: PSNR per protocol, NIQE, checkerboard.
 
-    python tools/studies/interpolation_sweep.py runs/gan/best.keras saved_models/runs/wdsr_b_x4_realesrnet_fn/best.keras \\
-        --weights 0 0.25 0.5 0.75 1 --dataset ../shared/data/train --hold-out 20 \\
-        --protocols jpeg:75 classical photo --json sweep.json --plot sweep.png
+    python tools/studies/interpolation_sweep.py saved_models/runs/wdsr_b_x4_gan_stage2/last.keras wdsr_b_x4_real \\
+        --weights 0.4 0.5 0.6 0.7 0.8 1 --dataset ../shared/data/train --hold-out 20 \\
+        --protocols photo jpeg:75 classical --margin 0.3 --json sweep.json --plot sweep.png
 
 For each weight, `tfsr.models.interpolation.interpolate` blends GAN and L1
 model and every held-out image is upscaled under each protocol (one fixed
