@@ -137,7 +137,7 @@ def main(argv=None):
 
     spec = args.model or f"wdsr_b_x{args.scale or 4}"
     upscaler, scale = open_upscaler(spec, args.scale, args.tile or None, args.overlap, args.self_ensemble,
-                                    args.backend)
+                                    args.backend, keep_grey=True)
     files, errors = input_files(args.inputs)
     sizes = {}
     for path in files:
@@ -151,7 +151,7 @@ def main(argv=None):
     if args.compare_with and not args.compare:
         raise cli.UserError("--compare-with needs --compare PAGE.html")
     others = {Path(other).name: open_upscaler(other, scale, args.tile or None, args.overlap, args.self_ensemble,
-                                              args.backend)[0] for other in args.compare_with}
+                                              args.backend, keep_grey=True)[0] for other in args.compare_with}
     page = ComparePage(Path(spec).name, others) if args.compare else None
     with progress_bar(total=sum(upscaler.tiles(h, w) for h, w in sizes.values()), unit="tile") as bar:
         done, failed = upscale_files(list(sizes), upscaler, output, args.format, args.png_level, bar,

@@ -153,7 +153,7 @@ def main(argv=None):
     methods = {"bicubic": lambda lr, key: bicubic_upscale(_rgb(lr), 4)}
     for item in args.models:
         label, _, spec = item.rpartition("=")
-        upscale = open_upscaler(spec, 4)[0]
+        upscale = open_upscaler(spec, 4, keep_grey=True)[0]  # as tfsr-upscale gives them to people
         methods[label or spec] = lambda lr, key, upscale=upscale: upscale(_rgb(lr))
     if not args.no_peer:
         peer = RealESRGAN(args.cache)

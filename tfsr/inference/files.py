@@ -86,8 +86,8 @@ def open_predictor(spec, scale=None, backend="litert", num_threads=None):
     return make_predictor(model, backend), scale
 
 
-def open_upscaler(spec, scale=None, tile=None, overlap=16, ensemble=False, backend="litert"):
-    """(`Upscaler`, scale) for a ``--model`` value.
+def open_upscaler(spec, scale=None, tile=None, overlap=16, ensemble=False, backend="litert", keep_grey=False):
+    """(`Upscaler`, scale) for a ``--model`` value (``keep_grey``: see `Upscaler`).
 
     A ``.tflite`` with a fixed input size is always tiled, with tiles that
     fit its input once ``overlap`` context is added on each side.
@@ -100,4 +100,4 @@ def open_upscaler(spec, scale=None, tile=None, overlap=16, ensemble=False, backe
             raise ModelError(f"{spec}: its fixed {fixed[1]}x{fixed[0]} input leaves no room for "
                              f"--overlap {overlap} on each side")
         tile = min(tile or fits, fits)
-    return Upscaler(predictor, scale, tile, overlap, ensemble), scale
+    return Upscaler(predictor, scale, tile, overlap, ensemble, keep_grey), scale

@@ -222,8 +222,8 @@ class Upscaler:
         ensemble: average the 8 flips/rotations (EDSR+), 8x slower.
     """
 
-    def __init__(self, predict, scale, tile=None, overlap=16, ensemble=False):
-        self.scale, self.tile, self.overlap = scale, tile, overlap
+    def __init__(self, predict, scale, tile=None, overlap=16, ensemble=False, keep_grey=False):
+        self.scale, self.tile, self.overlap, self.keep_grey = scale, tile, overlap, keep_grey
         self.predict = self_ensemble(predict) if ensemble else predict
 
     def tiles(self, height, width):
@@ -235,14 +235,16 @@ class Upscaler:
     def __call__(self, image, on_tile=None):
         """Upscale an RGB (H, W, 3), gray (H, W, 1) or RGBA (H, W, 4) uint8 image.
 
-        Gray images come back gray (the SR luma), and so do RGB images with
-        no colour (R = G = B everywhere: a scanned print); alpha is upscaled
+        Gray images come back gray (the SR luma), and with ``keep_grey`` so
+        do RGB images with no colour (R = G = B everywhere: a scanned print;
+        what `tfsr.upscale` does, where a model's colour speckle would be a
+        flaw, while scoring keeps the model's own output); alpha is upscaled
         with MATLAB bicubic and re-attached.
         """
         image = np.asarray(image)
         rgb = np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image[..., :3]
         sr = upscale_tiled(rgb, self.predict, self.scale, self.tile, self.overlap, on_tile)
-        if image.shape[-1] == 1 or (rgb[..., :1] == rgb[..., 1:]).all():
+        if image.shape[-1] == 1 or (self.keep_grey and (rgb[..., :1] == rgb[..., 1:]).all()):
             gray = np.clip(np.floor(luma(sr) + 0.5), 0, 255).astype(np.uint8)[..., None]
             if image.shape[-1] == 1:
                 return gray
