@@ -14,7 +14,7 @@ from tfsr.inference.runtime import LiteRTPredictor
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "studies"))
 from chain_noise import YCC, noise
 from int8_budget import correct_biases, quantization_budget
-from interpolation_sweep import choose
+from interpolation_sweep import blend_outputs, choose
 
 
 def test_bias_correction_leaves_every_int8_convolution_unbiased():
@@ -70,3 +70,11 @@ def test_interpolation_sweep_chooses_the_most_natural_weight_that_keeps_bicubics
     assert choose(results, margin=0.1) == 0.5  # 0.75 misses the margin on classical, 1.0 falls below bicubic
     assert choose(results, margin=0.0) == 0.75
     assert choose(results, margin=2.0) is None
+
+
+def test_interpolation_sweep_blends_images_pixel_by_pixel_when_asked_to_blend_outputs():
+    lr = np.zeros((2, 2, 3), np.uint8)
+    gan, l1 = (lambda x: np.full((8, 8, 3), 200, np.uint8)), (lambda x: np.full((8, 8, 3), 11, np.uint8))
+    np.testing.assert_array_equal(blend_outputs(gan, l1, 0.25)(lr), np.full((8, 8, 3), 58, np.uint8))  # 58.25
+    np.testing.assert_array_equal(blend_outputs(gan, l1, 0.5)(lr), np.full((8, 8, 3), 106, np.uint8))  # 105.5 up
+    assert blend_outputs(gan, l1, 1.0)(lr).dtype == np.uint8

@@ -18,8 +18,12 @@ import sys
 from tfsr import cli
 
 
-def sweep(gan, l1, weights, sources, log=print):
-    """{weight: {protocol: {psnr, niqe, grid}}} plus bicubic's row under the key "bicubic"."""
+def sweep(gan, l1, weights, sources, space="weights", log=print):
+    """{weight: {protocol: {psnr, niqe, grid}}} plus bicubic's row under the key "bicubic".
+
+    ``space="outputs"`` blends the two models' images instead of their weights (twice the compute):
+    it tells whether an artifact of a blend comes from mixing the networks or from one of them.
+    """
     from tfsr.data import bicubic_upscale
     from tfsr.evaluation import evaluate
     from tfsr.inference.predictors import upscaler
@@ -37,9 +41,25 @@ def sweep(gan, l1, weights, sources, log=print):
 
     scale = next(iter(sources.values())).scale
     results = {"bicubic": score(lambda lr: bicubic_upscale(lr, scale), "bicubic")}
+    if space == "outputs":
+        gan_upscale, l1_upscale = upscaler(gan, scale), upscaler(l1, scale)
     for weight in weights:
-        results[weight] = score(upscaler(interpolate(gan, l1, weight), scale), f"{weight:g}")
+        if space == "outputs":
+            upscale = blend_outputs(gan_upscale, l1_upscale, weight)
+        else:
+            upscale = upscaler(interpolate(gan, l1, weight), scale)
+        results[weight] = score(upscale, f"{weight:g}")
     return results
+
+
+def blend_outputs(gan_upscale, l1_upscale, weight):
+    """An upscaler whose image is ``weight * GAN's + (1 - weight) * L1's``, rounded to uint8."""
+    import numpy as np
+
+    def upscale(lr):
+        mix = weight * gan_upscale(lr).astype(np.float32) + (1 - weight) * l1_upscale(lr).astype(np.float32)
+        return np.clip(np.floor(mix + 0.5), 0, 255).astype(np.uint8)
+    return upscale
 
 
 def choose(results, margin):
@@ -82,6 +102,8 @@ def main(argv=None):
     p.add_argument("--protocols", nargs="+", default=["jpeg:75", "classical", "photo"],
                    help="degradations scored (the first also by NIQE and the checkerboard peak)")
     p.add_argument("--margin", type=float, default=0.1, help="dB above bicubic a chosen weight keeps everywhere")
+    p.add_argument("--space", choices=["weights", "outputs"], default="weights",
+                   help="blend the networks' weights (one model, what tfsr.interpolate ships) or their images")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--plot", help="write the two curves here (PNG)")
     args = p.parse_args(argv)
@@ -93,13 +115,13 @@ def main(argv=None):
     l1, _ = for_scale(load_model(args.l1), scale, path=args.l1)
     held_out = split_held_out(resolve(args.dataset, scale, split="train"), args.hold_out)[1]
     sources = {spec: held_out.degraded(degradation(spec), 0) for spec in args.protocols}
-    results = sweep(gan, l1, args.weights, sources)
+    results = sweep(gan, l1, args.weights, sources, args.space)
     chosen = choose(results, args.margin)
     print(f"chosen GAN weight: {chosen} (lowest {args.protocols[0]} NIQE with PSNR >= bicubic + {args.margin} dB on "
           f"{', '.join(args.protocols)})")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"gan": args.gan, "l1": args.l1, "chosen": chosen, "margin": args.margin,
+            json.dump({"gan": args.gan, "l1": args.l1, "space": args.space, "chosen": chosen, "margin": args.margin,
                        "results": {str(k): v for k, v in results.items()}}, f, indent=2)
     if args.plot:
         plot(results, args.plot)
