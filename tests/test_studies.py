@@ -14,7 +14,7 @@ from tfsr.inference.runtime import LiteRTPredictor
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "studies"))
 from chain_noise import YCC, noise
 from int8_budget import correct_biases, quantization_budget
-from interpolation_sweep import blend_outputs, choose
+from interpolation_sweep import blend_outputs, choose, remembered
 
 
 def test_bias_correction_leaves_every_int8_convolution_unbiased():
@@ -78,3 +78,13 @@ def test_interpolation_sweep_blends_images_pixel_by_pixel_when_asked_to_blend_ou
     np.testing.assert_array_equal(blend_outputs(gan, l1, 0.25)(lr), np.full((8, 8, 3), 58, np.uint8))  # 58.25
     np.testing.assert_array_equal(blend_outputs(gan, l1, 0.5)(lr), np.full((8, 8, 3), 106, np.uint8))  # 105.5 up
     assert blend_outputs(gan, l1, 1.0)(lr).dtype == np.uint8
+
+
+def test_an_output_sweep_upscales_each_image_once_whatever_the_number_of_weights():
+    calls = []
+    upscale = remembered(lambda lr: calls.append(lr.copy()) or np.repeat(lr, 2, axis=0))
+    a, b = np.zeros((2, 2, 3), np.uint8), np.ones((2, 2, 3), np.uint8)
+    for _ in range(3):
+        np.testing.assert_array_equal(upscale(a), np.zeros((4, 2, 3), np.uint8))
+        np.testing.assert_array_equal(upscale(b), np.ones((4, 2, 3), np.uint8))
+    assert len(calls) == 2

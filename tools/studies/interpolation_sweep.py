@@ -42,14 +42,27 @@ def sweep(gan, l1, weights, sources, space="weights", log=print):
     scale = next(iter(sources.values())).scale
     results = {"bicubic": score(lambda lr: bicubic_upscale(lr, scale), "bicubic")}
     if space == "outputs":
-        gan_upscale, l1_upscale = upscaler(gan, scale), upscaler(l1, scale)
+        gan_upscale, l1_upscale = remembered(upscaler(gan, scale)), remembered(upscaler(l1, scale))
+        def blend(weight):
+            return blend_outputs(gan_upscale, l1_upscale, weight)
+    else:
+        def blend(weight):
+            return upscaler(interpolate(gan, l1, weight), scale)
     for weight in weights:
-        if space == "outputs":
-            upscale = blend_outputs(gan_upscale, l1_upscale, weight)
-        else:
-            upscale = upscaler(interpolate(gan, l1, weight), scale)
-        results[weight] = score(upscale, f"{weight:g}")
+        results[weight] = score(blend(weight), f"{weight:g}")
     return results
+
+
+def remembered(upscale):
+    """``upscale`` computing each distinct LR image once: an output sweep scores the same images at every weight."""
+    images = {}
+
+    def once(lr):
+        key = (lr.shape, lr.tobytes())
+        if key not in images:
+            images[key] = upscale(lr)
+        return images[key]
+    return once
 
 
 def blend_outputs(gan_upscale, l1_upscale, weight):
