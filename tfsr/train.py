@@ -105,6 +105,11 @@ def build_parser():
     p.add_argument("--d-features", type=int, default=64,
                    help="width of the discriminator's first layer (Real-ESRGAN: 64; 32 costs a quarter)")
     p.add_argument("--d-lr", type=float, help="the discriminator's learning rate (default: --lr)")
+    p.add_argument("--teacher", nargs="+", metavar="MODEL",
+                   help="distil: train on these models' blended images of each LR patch instead of its HR "
+                        "(presets or .keras files, e.g. a GAN and an L1 model)")
+    p.add_argument("--teacher-weights", type=float, nargs="+", metavar="W",
+                   help="each teacher's share of the blend, summing to 1 (default: equal shares)")
     p.add_argument("--eval-every", type=int, default=1000, help="validate every N steps")
     p.add_argument("--checkpoint-every", type=int, default=1000, help="save a checkpoint every N steps")
     p.add_argument("--mixed-precision", nargs="?", const="auto", choices=["auto", "float16", "bfloat16"],

@@ -3,6 +3,7 @@
     run           `TrainConfig` and `train`: a run folder from options, resumable
     trainers      the Keras train steps (single- and multi-scale)
     adversarial   the GAN train step: the network against a discriminator, two optimizers
+    distillation  the train step against teachers' blended images instead of the HR (--teacher)
     losses        --loss terms: pixel, amplitude spectrum, random-VGG features, GAN
     callbacks     validation, checkpoints, time budget, logging
     optimization  learning-rate schedules and Adam with a weight average

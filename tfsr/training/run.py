@@ -7,7 +7,7 @@ returns a `TrainResult`. A run lives in one output folder:
     config.json              the resolved options (``--resume`` reads them)
     checkpoint.weights.h5    model + optimizer state (moments, moving average), every N steps (atomic)
     checkpoint.json          the step, size and SHA-256 of that checkpoint
-    best.keras / best.json   best validation so far (PSNR; adversarial runs: NIQE, PSNR above bicubic)
+    best.keras / best.json   best validation so far (PSNR; GAN or teacher runs: NIQE, PSNR above bicubic)
     last.keras               the model at the end
     metrics.csv              one row per validation
     logs/                    TensorBoard: losses, LR, PSNR/SSIM, image strips
@@ -44,6 +44,7 @@ from tfsr.models.complexity import count_params
 from tfsr.models.discriminators import DISCRIMINATORS, build_discriminator
 from tfsr.training import callbacks as cb
 from tfsr.training.adversarial import GANTrainer
+from tfsr.training.distillation import DistillationTrainer, TeacherError, check_teacher_weights, load_teachers
 from tfsr.training.losses import PIXEL_TERMS, LossSpecError, content_losses, hed_weights_file, parse_loss
 from tfsr.training.optimization import AveragingAdam, LearningRate, format_duration, loss_scaled, parse_duration
 from tfsr.training.trainers import MultiScaleTrainer, Trainer
@@ -77,6 +78,8 @@ class TrainConfig:
     discriminator: str = "unet"  # with a gan term: unet (Real-ESRGAN's) or patch
     d_features: int = 64
     d_lr: float = None  # the discriminator's learning rate (default: lr)
+    teacher: list = None  # train on these models' blended images instead of the HR (tfsr.training.distillation)
+    teacher_weights: list = None  # their shares in the blend (default: equal)
     hold_out: int = None  # validate on this many training images kept out of training
     seed: int = 0
     output: str = None
@@ -118,6 +121,8 @@ class TrainConfig:
             if values[key] is None:
                 values[key] = getattr(recipe, key)
         values["output"] = values["output"] or f"runs/{self.arch}_x{self.scale}"
+        if self.teacher and self.teacher_weights is None:
+            values["teacher_weights"] = check_teacher_weights(self.teacher, None)
         return TrainConfig(**values)
 
     @property
@@ -153,6 +158,15 @@ class TrainConfig:
             raise ConfigError(str(e)) from None
         if "gan" in terms and arch.multiscale:
             raise ConfigError(f"--loss {self.loss}: adversarial training is for single-scale models, not {self.arch}")
+        if self.teacher or self.teacher_weights:
+            try:
+                check_teacher_weights(self.teacher, self.teacher_weights)
+                load_teachers(self.teacher, self.scale)  # before a run folder is made for them
+            except TeacherError as e:
+                raise ConfigError(str(e)) from None
+            if "gan" in terms or arch.multiscale:
+                raise ConfigError(f"--teacher trains one scale on a pixel loss; not with "
+                                  f"{'--loss ' + self.loss if 'gan' in terms else self.arch}")
         if self.discriminator not in DISCRIMINATORS:
             raise ConfigError(f"unknown discriminator {self.discriminator!r} ({', '.join(DISCRIMINATORS)})")
         if self.hold_out is not None and self.eval_dataset is not None:
@@ -185,6 +199,12 @@ class TrainConfig:
     def adversarial(self):
         """Whether the loss has a GAN term (a discriminator trains beside the network)."""
         return "gan" in parse_loss(self.loss)
+
+    @property
+    def perceptual(self):
+        """Whether the run learns texture (a GAN term, or teachers' images): validation then scores NIQE and
+        keeps the most natural model above bicubic, not the highest PSNR."""
+        return self.adversarial or bool(self.teacher)
 
     def model_overrides(self):
         return {k: getattr(self, k) for k in MODEL_OPTIONS if getattr(self, k) is not None}
@@ -324,7 +344,8 @@ def _held_out(source, config):
 def compiled_trainer(config, schedule=None, jit_compile=False):
     """The network of ``config`` and its compiled trainer, optimizers built (ready for a checkpoint).
 
-    A ``gan`` term in the loss gives a `GANTrainer` with the config's discriminator and its own Adam.
+    A ``gan`` term in the loss gives a `GANTrainer` with the config's discriminator and its own Adam;
+    ``teacher`` a `DistillationTrainer` against those models' blended images.
     """
     arch = get_arch(config.arch)
     net = build(config.arch, None if arch.multiscale else config.scale, **config.model_overrides())
@@ -335,7 +356,14 @@ def compiled_trainer(config, schedule=None, jit_compile=False):
         trainer = GANTrainer(net, discriminator, parse_loss(config.loss), d_optimizer, config.scale)
         trainer.compile(make_optimizer(config, schedule), jit_compile=jit_compile)
         return net, trainer
-    trainer = MultiScaleTrainer(net) if arch.multiscale else Trainer(net)
+    if config.teacher:
+        try:
+            teachers = load_teachers(config.teacher, config.scale)
+        except TeacherError as e:
+            raise ConfigError(str(e)) from None
+        trainer = DistillationTrainer(net, teachers, check_teacher_weights(config.teacher, config.teacher_weights))
+    else:
+        trainer = MultiScaleTrainer(net) if arch.multiscale else Trainer(net)
     trainer.compile(make_optimizer(config, schedule), make_loss(config.loss, config.scale), jit_compile=jit_compile)
     trainer.optimizer.build(trainer.trainable_variables)
     return net, trainer
@@ -675,7 +703,7 @@ def _train(config, resume, log, extra_callbacks, started):
                    for name in ("train", "validation")}
         validation = cb.Validation(output, config.eval_every, planned, trainer, net, evaluator, val_data,
                                    _preview_crops(val_source, config.scale), writers,
-                                   _validation_identity(config, val_source), perceptual=config.adversarial,
+                                   _validation_identity(config, val_source), perceptual=config.perceptual,
                                    psnr_floor=bicubic.psnr)
         step_bar = cb.StepProgress(config.steps, trainer)
         callbacks += [step_bar, cb.ScalarLogger(writers["train"], trainer, min(50, config.eval_every))]
@@ -741,6 +769,7 @@ def _start_summary(config, net, params, train_source, val_source, start, resume,
         *_degradation_lines(config, val_source),
         f"  schedule   {_describe_schedule(config)}, loss {config.loss.upper()}",
         *_adversary_lines(config),
+        *_teacher_lines(config),
         f"  run        {config.output}  ({'resumed at step ' + str(start) if resume else 'new'}; "
         f"strategy {config.strategy}, {strategy.num_replicas_in_sync} replica(s))",
     ]
@@ -762,6 +791,14 @@ def _adversary_lines(config):
         return []
     return [f"  adversary  {config.discriminator} discriminator, {config.d_features} features, Adam lr "
             f"{config.d_lr or config.lr:g}; best model: lowest validation NIQE with PSNR above bicubic"]
+
+
+def _teacher_lines(config):
+    if not config.teacher:
+        return []
+    blend = " + ".join(f"{w:g} × {t}" for w, t in zip(config.teacher_weights, config.teacher))
+    return [f"  teacher    targets are {blend} of the LR, not the HR; best model: lowest validation NIQE with PSNR "
+            f"above bicubic"]
 
 
 def _validation_identity(config, source):
