@@ -277,6 +277,18 @@ def test_a_finished_run_drops_its_checkpoint_and_a_running_one_keeps_it(tmp_path
     assert sorted(p.name for p in (tmp_path / "finished").iterdir()) == ["config.json", "metrics.csv"]
 
 
+def test_a_distilled_runs_report_names_its_teachers_and_their_shares(tmp_path):
+    from tfsr.deploy.ship import run_report
+    (tmp_path / "best.json").write_text(json.dumps({"step": 250}))
+    (tmp_path / "metrics.csv").write_text("step,time\n250,1000.0\n500,2000.0\n")
+    (tmp_path / "config.json").write_text(json.dumps({"degradation": "mixed", "eval_degradation": "photo",
+                                                      "teacher": ["gan.keras", "wdsr_b_x4_real"],
+                                                      "teacher_weights": [0.5, 0.5]}))
+    report = run_report(tmp_path)
+    assert report["teachers"] == {"gan.keras": 0.5, "wdsr_b_x4_real": 0.5}
+    assert (report["step"], report["trained_on"]) == (250, "photo")
+
+
 @pytest.mark.slow
 def test_ship_writes_a_presets_files_from_a_run_scored_and_verified_on_its_chain(tmp_path, benchmark_root):
     from tfsr import ship

@@ -29,12 +29,16 @@ def is_run(path):
 
 
 def run_report(run):
-    """What a run folder tells about its best model: the run, the step, its chain, its training hours."""
+    """What a run folder tells about its best model: the run, the step, its chain, its training hours, and
+    the teachers it learnt from ({model: share}) if it was distilled."""
     run = Path(run)
     config = json.loads((run / "config.json").read_text())
-    return {"run": str(run), "step": json.loads((run / "best.json").read_text())["step"],
-            "training_hours": round(training_hours(run / "metrics.csv"), 2),
-            "trained_on": config.get("eval_degradation") or config.get("degradation") or "bicubic"}
+    report = {"run": str(run), "step": json.loads((run / "best.json").read_text())["step"],
+              "training_hours": round(training_hours(run / "metrics.csv"), 2),
+              "trained_on": config.get("eval_degradation") or config.get("degradation") or "bicubic"}
+    if config.get("teacher"):
+        report["teachers"] = dict(zip(config["teacher"], config["teacher_weights"], strict=True))
+    return report
 
 
 def blend_report(model_file):
