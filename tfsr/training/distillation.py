@@ -8,7 +8,8 @@ are). The LR still comes from the HR photo through the run's degradations.
 Why: a GAN's and an L1 model's *images* blended look better and keep more
 fidelity than any blend of their weights (docs/training.md §7), but that
 costs two networks. The blend is a fixed function of the LR, so the pixel
-loss has no averaging to do and one network of either's size can learn it.
+loss has nothing to average (against the HR, its best answer is the mean
+of the plausible details, a blur), and one network can follow it.
 
 The teachers are frozen (outside the optimizer) and saved with the run's
 checkpoint, so ``--resume`` trains against the same teachers even if their
@@ -28,7 +29,7 @@ class TeacherError(ValueError):
 def check_teacher_weights(teachers, weights):
     """The blend's weights: one per teacher, each in [0, 1], summing to 1 (default: equal shares)."""
     if not teachers:
-        raise TeacherError("--teacher-weights needs --teacher") if weights else TeacherError("no --teacher")
+        raise TeacherError("--teacher-weights needs --teacher")
     if weights is None:
         return [1.0 / len(teachers)] * len(teachers)
     if len(weights) != len(teachers):
