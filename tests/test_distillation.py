@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfsr.models import build
+from tfsr.models import build, load_model
 from tfsr.training import ConfigError, TrainConfig, make_optimizer, resumed_config, train
 from tfsr.training.distillation import DistillationTrainer
 from tfsr.training.run import make_loss
@@ -118,3 +118,14 @@ def test_a_distillation_run_scores_niqe_records_its_blend_and_resumes_only_with_
     assert [row["step"] for row in result.history] == [6] and result.history[0]["val_niqe"] > 0
     with pytest.raises(ConfigError, match="cannot change teacher$"):
         resumed_config(tmp_path / "run", {"teacher": teacher_files[:1]})
+
+
+def test_a_float16_distillation_run_trains_and_saves_a_mixed_precision_student(tmp_path, teacher_files):
+    config = TrainConfig(arch="wdsr_b", dataset="sample", blocks=2, features=8, patch_size=16, batch_size=4,
+                         eval_crop=48, steps=4, eval_every=4, checkpoint_every=4, output=str(tmp_path / "run"),
+                         teacher=teacher_files, mixed_precision="float16")
+    result = train(config, log=lambda *_: None)
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert result.final_step == 4 and np.isfinite(float(result.history[0]["loss"]))
+    student = load_model(tmp_path / "run" / "last.keras")
+    assert student.get_layer("head").compute_dtype == "float16" and student.output.dtype == "float32"
