@@ -38,10 +38,11 @@ def test_real_photo_tables_are_made_from_their_scores(scale):
         assert table in shown, f"README lacks or changed: {table[0]}"
 
 
-def test_perceptual_tables_are_made_from_their_scores():
+@pytest.mark.parametrize("name", ["x4", "preset_x4"])
+def test_perceptual_tables_are_made_from_their_scores(name):
     from compare_perceptual import markdown as perceptual_markdown
-    data = json.loads((ROOT / "docs" / "perceptual" / "x4.json").read_text())
-    written = (ROOT / "docs" / "perceptual" / "x4.md").read_text()
+    data = json.loads((ROOT / "docs" / "perceptual" / f"{name}.json").read_text())
+    written = (ROOT / "docs" / "perceptual" / f"{name}.md").read_text()
     assert written == perceptual_markdown(data["results"], data["methods"]) + "\n"
     assert written in (ROOT / "docs" / "perceptual.md").read_text()  # the page shows them as written
 

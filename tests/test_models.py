@@ -161,8 +161,53 @@ def test_interpolation_blends_every_variable_and_its_cli_writes_the_blend(tmp_pa
                           "--output", str(out)])
     loaded = keras.saving.load_model(out, safe_mode=True)
     np.testing.assert_allclose(loaded(x), blend(x), rtol=1e-5, atol=1e-3)
-    recipe = {"model": str(tmp_path / "gan.keras"), "other": str(tmp_path / "l1.keras"), "weight": 0.25}
+    recipe = {"model": str(tmp_path / "gan.keras"), "other": str(tmp_path / "l1.keras"), "weight": 0.25,
+              "space": "weights"}
     assert blend_report(out) == {"interpolation": recipe}  # what tfsr.ship puts in the preset's report
+
+
+@pytest.mark.parametrize("arch", ["wdsr_a", "wdsr_b"])
+def test_an_output_blend_is_one_network_twice_as_wide_that_computes_the_blend_of_the_images(arch, tmp_path):
+    from tfsr import interpolate as interpolate_cli
+    from tfsr.deploy.ship import blend_report
+    from tfsr.models.interpolation import blend_outputs
+    rng = np.random.default_rng(3)
+    gan, l1 = build(arch, 3, **TINY[arch]), build(arch, 3, **TINY[arch])
+    for model in (gan, l1):  # two unrelated networks: an output blend does not need one fine-tuned from the other
+        model.set_weights([rng.normal(scale=0.3, size=w.shape).astype("float32") for w in model.get_weights()])
+    x = rng.uniform(0, 255, (1, 11, 9, 3)).astype("float32")
+    expected = 0.3 * np.asarray(gan(x)) + 0.7 * np.asarray(l1(x))
+    assert np.abs(expected).max() > 100 and np.abs(np.asarray(gan(x)) - np.asarray(l1(x))).mean() > 20
+    wide = blend_outputs(gan, l1, 0.3)
+    np.testing.assert_allclose(wide(x), expected, rtol=1e-5, atol=2e-3)
+    np.testing.assert_allclose(blend_outputs(gan, l1, 1.0)(x), gan(x), rtol=1e-5, atol=2e-3)
+    kernels = {layer.name: layer.layer.kernel.shape for layer in wide.layers if isinstance(layer, WeightNormalization)}
+    assert kernels["head"] == (3, 3, 3, 16) and kernels["tail"] == (3, 3, 16, 27) and kernels["skip"] == (5, 5, 3, 27)
+    expand = next(layer for layer in wide.layers if layer.name == "body_block0_expand")
+    kernel, half = np.asarray(expand.effective_kernel()), expand.layer.filters // 2
+    assert half == 8 * (4 if arch == "wdsr_a" else 6)
+    assert not kernel[..., :8, half:].any() and not kernel[..., 8:, :half].any()  # each half reads only its own
+
+    gan.save(tmp_path / "gan.keras")
+    l1.save(tmp_path / "l1.keras")
+    out = tmp_path / "blend.keras"
+    interpolate_cli.main([str(tmp_path / "gan.keras"), str(tmp_path / "l1.keras"), "--weight", "0.3",
+                          "--space", "outputs", "--output", str(out)])
+    np.testing.assert_allclose(keras.saving.load_model(out, safe_mode=True)(x), expected, rtol=1e-5, atol=2e-3)
+    assert blend_report(out)["interpolation"]["space"] == "outputs"
+
+
+def test_output_blending_refuses_a_network_it_cannot_merge():
+    from tfsr.errors import ModelError
+    from tfsr.models.interpolation import blend_outputs
+    edsr = build("edsr_baseline", 2, **TINY["edsr_baseline"])
+    with pytest.raises(ModelError, match="output blending merges WDSR networks"):
+        blend_outputs(edsr, build("edsr_baseline", 2, **TINY["edsr_baseline"]), 0.5)
+    wdsr = build("wdsr_b", 2, **TINY["wdsr_b"])
+    with pytest.raises(ModelError, match="not the same network"):
+        blend_outputs(wdsr, build("wdsr_b", 2, **{**TINY["wdsr_b"], "features": 16}), 0.5)
+    with pytest.raises(ModelError, match=r"must be in \[0, 1\]"):
+        blend_outputs(wdsr, wdsr, 1.5)
 
 
 def test_interpolation_refuses_two_different_networks_in_one_line(tmp_path, capsys):

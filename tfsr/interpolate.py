@@ -4,10 +4,14 @@
 
 The two must be the same network, one fine-tuned from the other (a GAN stage
 from an L1 model): the output is ``weight * MODEL + (1 - weight) * OTHER``,
-variable by variable. ``OUTPUT.json`` keeps that recipe, and ``tfsr.ship``
-copies it into the preset's report. Lower weights trade the GAN's texture
-for the L1 model's fidelity; choose the weight on held-out images, as the
-``wdsr_b_x4_gan`` preset's was (docs/training.md §7).
+variable by variable. With ``--space outputs`` it is one WDSR network twice
+as wide whose image is ``weight * MODEL(x) + (1 - weight) * OTHER(x)``: the
+two networks side by side, their images blended (four times the compute,
+and it keeps each network's detail where blending weights smears it).
+``OUTPUT.json`` keeps the recipe, and ``tfsr.ship`` copies it into the
+preset's report. Lower weights trade the GAN's texture for the L1 model's
+fidelity; choose the weight on held-out images, as the ``wdsr_b_x4_gan``
+preset's was (docs/training.md §7).
 """
 from tfsr import cli
 
@@ -17,6 +21,9 @@ def build_parser():
     p.add_argument("model", help="the model whose share is --weight (a preset, .keras file or run's best.keras)")
     p.add_argument("other", help="the same network with other weights (share 1 - weight)")
     p.add_argument("--weight", type=float, required=True, help="MODEL's share, 0 to 1")
+    p.add_argument("--space", choices=["weights", "outputs"], default="weights",
+                   help="blend the weights (one network of the same size) or the images (one WDSR network "
+                        "twice as wide; the two need not be fine-tuned from each other)")
     p.add_argument("--output", required=True, help="the .keras file to write")
     return p
 
@@ -32,18 +39,20 @@ def main(argv=None):
     from tfsr.data.images import atomic_output
     from tfsr.errors import ModelError
     from tfsr.models import load_model
-    from tfsr.models.interpolation import interpolate
+    from tfsr.models.interpolation import blend_outputs, interpolate
     model, other = load_model(args.model), load_model(args.other)
     try:
-        blend = interpolate(model, other, args.weight)
+        blend = (blend_outputs if args.space == "outputs" else interpolate)(model, other, args.weight)
     except ModelError as e:
         raise cli.UserError(f"{args.model} and {args.other}: {e}") from None
     with atomic_output(args.output) as tmp:
         blend.save(tmp)
-    recipe = {"interpolation": {"model": args.model, "other": args.other, "weight": args.weight}}
+    recipe = {"interpolation": {"model": args.model, "other": args.other, "weight": args.weight,
+                                "space": args.space}}
     with atomic_output(f"{args.output}.json") as tmp:
         tmp.write_text(json.dumps(recipe, indent=2))
-    print(f"{args.output}: {args.weight:g} x {args.model} + {1 - args.weight:g} x {args.other}")
+    print(f"{args.output}: {args.weight:g} x {args.model} + {1 - args.weight:g} x {args.other} "
+          f"(their {args.space})")
 
 
 console = cli.entry_point(main)  # the tfsr-interpolate console script: exactly `python -m tfsr.interpolate`
