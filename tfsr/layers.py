@@ -149,6 +149,12 @@ class WeightNormalization(keras.layers.Wrapper):
         v = self.layer.kernel
         return v * (self.g / _channel_norm(v))
 
+    def set_effective_kernel(self, kernel):
+        """Make `effective_kernel` equal ``kernel``: ``v = kernel``, ``g = ‖kernel‖`` per output channel."""
+        kernel = np.asarray(kernel)
+        self.layer.kernel.assign(kernel)
+        self.g.assign(np.sqrt((kernel.astype(np.float64) ** 2).sum(axis=(0, 1, 2))).astype(np.float32))
+
     def call(self, inputs):
         conv = self.layer
         outputs = conv.convolution_op(inputs, self.effective_kernel())

@@ -17,9 +17,9 @@ def assign(model, name, kernel, bias, v=None, g=None):
         raise WeightsError(f"layer {name}: the file has {kernel.shape} + {bias.shape}, the model needs "
                            f"{tuple(conv.kernel.shape)} + {tuple(conv.bias.shape)}")
     conv.bias.assign(bias)
-    if isinstance(layer, WeightNormalization):
-        if v is None:
-            v, g = kernel, np.sqrt((kernel.astype(np.float64) ** 2).sum(axis=(0, 1, 2)))
+    if isinstance(layer, WeightNormalization) and v is None:
+        layer.set_effective_kernel(kernel)
+    elif isinstance(layer, WeightNormalization):
         conv.kernel.assign(v)
         layer.g.assign(g.astype(np.float32))
     else:

@@ -77,9 +77,8 @@ def blend_outputs(model, other, weight):
     wide = keras.models.clone_model(model, clone_function=widened)
     for target, a, b in zip(weight_norm_layers(wide), mine, theirs):
         kernel, bias = _merged(a, b, weight)
-        target.layer.kernel.assign(kernel)
+        target.set_effective_kernel(kernel)
         target.layer.bias.assign(bias)
-        target.g.assign(np.sqrt(np.maximum(np.sum(np.square(kernel), axis=(0, 1, 2)), 1e-12)))
     _check_blend(wide, model, other, weight)
     return wide
 
@@ -89,12 +88,12 @@ _BLENDED = ("tail", "skip")  # WDSR's output is their sum: these are blended, ev
 
 def _merged(a, b, weight):
     """(kernel, bias) of the wide network's layer made of ``a`` and ``b``."""
-    ka, kb = (np.asarray(ops.convert_to_numpy(x.effective_kernel())) for x in (a, b))
-    ba, bb = (np.asarray(ops.convert_to_numpy(x.layer.bias)) for x in (a, b))
+    ka, kb = (ops.convert_to_numpy(x.effective_kernel()) for x in (a, b))
+    ba, bb = (ops.convert_to_numpy(x.layer.bias) for x in (a, b))
     if a.name == "tail":  # reads both halves; its output is the blend
-        return np.concatenate([weight * ka, (1 - weight) * kb], axis=2), weight * ba + (1 - weight) * bb
+        return np.concatenate([weight * ka, (1 - weight) * kb], axis=2), _mix(ba, bb, weight)
     if a.name == "skip":  # reads the input both halves share
-        return weight * ka + (1 - weight) * kb, weight * ba + (1 - weight) * bb
+        return _mix(ka, kb, weight), _mix(ba, bb, weight)
     if a.name == "head":  # reads the input, writes both halves
         return np.concatenate([ka, kb], axis=3), np.concatenate([ba, bb])
     kernel = np.zeros((*ka.shape[:2], 2 * ka.shape[2], 2 * ka.shape[3]), ka.dtype)
