@@ -100,3 +100,23 @@ def test_evaluate_and_upscale_write_their_pages(tmp_path, rng, capsys):
     text = (tmp_path / "three.html").read_text()
     assert text.count("<img hidden") == 3
     assert text.index(">bicubic<") < text.index(">other.keras<") < text.index(">m.keras<")
+
+
+def test_the_perceptual_preset_beside_the_real_one_on_a_photo(tmp_path, capsys):
+    """The issue's command: tfsr-upscale photo.jpg --model wdsr_b_x4_gan --compare-with wdsr_b_x4_real
+    --compare page.html writes the x4 photo and a page with bicubic | wdsr_b_x4_real | wdsr_b_x4_gan, each
+    with its NIQE."""
+    from importlib import resources
+
+    from tfsr import upscale as upscale_cli
+    photo = Image.open(resources.files("tfsr.data") / "sample" / "train" / "rocket.jpg").convert("RGB")
+    photo.resize((photo.width // 8, photo.height // 8), Image.BICUBIC).crop((0, 0, 40, 36)).save(
+        tmp_path / "photo.jpg", quality=75)
+    upscale_cli.main([str(tmp_path / "photo.jpg"), "--model", "wdsr_b_x4_gan", "--compare-with", "wdsr_b_x4_real",
+                      "--compare", str(tmp_path / "page.html"), "--output", str(tmp_path / "sr")])
+    assert Image.open(tmp_path / "sr" / "photo.png").size == (160, 144)
+    text = (tmp_path / "page.html").read_text()
+    assert text.count("<img hidden") == 3
+    assert text.index('alt="bicubic"') < text.index('alt="wdsr_b_x4_real"') < text.index('alt="wdsr_b_x4_gan"')
+    assert re.findall(r"<figcaption>([\w ]+?)  NIQE \d+\.\d\d</figcaption>", text) == [
+        "bicubic", "wdsr_b_x4_real", "wdsr_b_x4_gan"]

@@ -9,11 +9,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from tfsr.data.images import atomic_output, read_image, write_image
 from tfsr.metrics import BENCHMARK, psnr, ssim
-from tfsr.no_reference import no_reference_scores, scored_mean
+from tfsr.no_reference import as_uint8, no_reference_scores, scored_mean
 from tfsr.progress import progress_bar
 
 FULL_REFERENCE = ("psnr", "ssim")
@@ -71,7 +69,7 @@ def evaluate_inputs(paths, upscale, scale, metrics=NO_REFERENCE, save_dir=None, 
                     input="the images as they are (no HR)")
     for path in progress_bar(paths, desc=f"inputs x{scale}", unit="img", disable=not progress):
         lr = read_image(path)
-        sr = np.clip(np.floor(np.asarray(upscale(lr), np.float64) + 0.5), 0, 255).astype(np.uint8)
+        sr = as_uint8(upscale(lr))
         report.images.append({"name": Path(path).stem, **no_reference_scores(sr, scale, metrics)})
         if save_dir is not None:
             write_image(f"{save_dir}/{Path(path).stem}.png", sr)
@@ -107,7 +105,7 @@ def evaluate(source, upscale, convention=BENCHMARK, save_dir=None, progress=True
             scores["psnr"] = psnr(sr, hr, scale, convention)
         if "ssim" in metrics:
             scores["ssim"] = ssim(sr, hr, scale, convention)
-        sr = np.clip(np.floor(np.asarray(sr, np.float64) + 0.5), 0, 255).astype(np.uint8)
+        sr = as_uint8(sr)
         report.images.append({**scores, **no_reference_scores(sr, scale, metrics)})
         if save_dir is not None:
             write_image(f"{save_dir}/{pair.name}.png", sr)

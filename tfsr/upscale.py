@@ -177,7 +177,7 @@ class ComparePage:
 
     def add(self, path, image, sr):
         from tfsr.data import bicubic_upscale
-        from tfsr.no_reference import no_reference_scores
+        from tfsr.no_reference import as_uint8, no_reference_scores
         from tfsr.report import comparison_item
 
         def rgb(x):
@@ -187,8 +187,7 @@ class ComparePage:
         panels = {"bicubic": bicubic_upscale(rgb(image), scale)}
         panels.update({label: rgb(other(image)) for label, other in self.others.items()})
         panels[self.label] = rgb(sr)
-        niqe = {label: no_reference_scores(np.clip(np.floor(np.asarray(panel, np.float64) + 0.5), 0, 255), scale,
-                                           ("niqe",))["niqe"] for label, panel in panels.items()}
+        niqe = {label: no_reference_scores(as_uint8(panel), scale, ("niqe",))["niqe"] for label, panel in panels.items()}
         self.rows.append((path.name, niqe))
         self.items.append(comparison_item(path.name, panels, {label: f"NIQE {value:.2f}"
                                                               for label, value in niqe.items() if not np.isnan(value)}))

@@ -168,7 +168,8 @@ def _check_and_report(report, path, what, max_psnr_drop):
 
 def _held_out(measured):
     """The part of a verification report kept for a held-out set."""
-    keys = ("dataset", "input", "keras", "exported", "psnr_drop", "ssim_drop", "niqe_change", "max_pixel_difference")
+    keys = ("dataset", "input", "keras", "exported", "psnr_drop", "ssim_drop", "niqe_change", "niqe_noise_change",
+            "niqe_noise_spread", "max_pixel_difference")
     return {key: measured[key] for key in keys}
 
 

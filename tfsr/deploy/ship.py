@@ -160,6 +160,8 @@ def ship(model_file, name, output, data_dir, calibration, inputs="bicubic", qat_
                                  held_out=set14, **extra)
         log(f"{path}: {exported['exported']['psnr']:.3f} dB on {set5.describe_input()} Set5 "
             f"(drop {exported['psnr_drop']:+.3f}, SSIM {exported['ssim_drop']:+.4f}, NIQE "
-            f"{exported['niqe_change']:+.3f}; Set14 drop {exported['held_out']['psnr_drop']:+.3f}, NIQE "
-            f"{exported['held_out']['niqe_change']:+.3f}), {exported['size_bytes'] / 1e6:.2f} MB")
+            f"{exported['niqe_change']:+.3f}, white noise as large {exported['niqe_noise_change']:+.3f} ± "
+            f"{exported['niqe_noise_spread']:.3f}; Set14 drop {exported['held_out']['psnr_drop']:+.3f}, NIQE "
+            f"{exported['held_out']['niqe_change']:+.3f}, noise {exported['held_out']['niqe_noise_change']:+.3f} ± "
+            f"{exported['held_out']['niqe_noise_spread']:.3f}), {exported['size_bytes'] / 1e6:.2f} MB")
     return summary
