@@ -1,9 +1,10 @@
-"""The studies' instruments (tools/studies/int8_budget.py, chain_noise.py, interpolation_sweep.py): they measure
-what they say."""
+"""The studies' instruments (tools/studies/int8_budget.py, chain_noise.py, interpolation_sweep.py,
+jpeg_block_phase.py): they measure what they say."""
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from test_export import trained_tiny
 
 from tfsr.data import resolve
@@ -15,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "studies"
 from chain_noise import YCC, noise
 from int8_budget import correct_biases, quantization_budget
 from interpolation_sweep import blend_outputs, choose, remembered
+from jpeg_block_phase import edge_mask, phase_errors, phase_gain
 
 
 def test_bias_correction_leaves_every_int8_convolution_unbiased():
@@ -88,3 +90,25 @@ def test_an_output_sweep_upscales_each_image_once_whatever_the_number_of_weights
         np.testing.assert_array_equal(upscale(a), np.zeros((4, 2, 3), np.uint8))
         np.testing.assert_array_equal(upscale(b), np.ones((4, 2, 3), np.uint8))
     assert len(calls) == 2
+
+
+def test_block_phase_puts_each_hr_pixel_at_its_lr_pixels_place_in_the_jpeg_block():
+    """x4: HR pixels 4k..4k+3 come from LR pixel k, whose JPEG phase is k mod 8; the error of every HR pixel is
+    counted once, at its phase, and a model that errs only on block edges gains only inside them."""
+    scale, lr_size = 4, 24
+    phase = (np.arange(lr_size * scale) // scale) % 8
+    hr = np.zeros((lr_size * scale, lr_size * scale, 3))
+    on_edge = edge_mask()[phase[:, None], phase[None, :]]
+    model = np.where(on_edge[..., None], 2.0, hr)  # two grey levels off on edge phases only
+    bicubic = np.ones_like(hr)  # one grey level off everywhere
+    model_sums, counts = phase_errors(model, hr, scale)
+    bicubic_sums, _ = phase_errors(bicubic, hr, scale)
+    per_axis = np.array([8, 12, 12, 12, 12, 12, 12, 8])  # the shave drops LR pixel 0 (phase 0) and 23 (phase 7)
+    np.testing.assert_array_equal(counts, np.outer(per_axis, per_axis))
+    luma_step = 219 / 255  # Y of one grey level in R, G and B (MATLAB's luma weights sum to 219/255)
+    np.testing.assert_allclose(bicubic_sums, counts * luma_step ** 2)
+    edge = edge_mask()
+    assert np.all(model_sums[~edge] == 0)
+    np.testing.assert_allclose(model_sums[edge], 4 * bicubic_sums[edge])
+    gains = phase_gain(model_sums + 1e-9, bicubic_sums)
+    assert gains["edge"] == pytest.approx(10 * np.log10(1 / 4)) and gains["inner"] > 90
