@@ -185,6 +185,13 @@ def test_failed_verification_writes_nothing(tmp_path, verify_set):
                       calibration_patches(resolve("sample", 2), count=4, size=16), verify_on=verify_set,
                       max_psnr_drop=-1.0)
     assert list(tmp_path.iterdir()) == []
+    # A perceptual model's limit: the file must also keep NIQE (here an impossible 0.000001).
+    with pytest.raises(ExportError, match=r"not written: int8 changes NIQE by [+-]\d\.\d{3} on sample/valid \(limit "
+                                          r"±1e-06; white noise as large: [+-]\d\.\d{3}\)$") as refused:
+        export_tflite(model, scale, tmp_path / "q.tflite", "int8",
+                      calibration_patches(resolve("sample", 2), count=4, size=16), verify_on=verify_set,
+                      max_psnr_drop=10.0, max_niqe_change=1e-6)
+    assert list(tmp_path.iterdir()) == [] and refused.value.report["max_niqe_change"] == 1e-6
 
 
 def test_export_command_fails_cleanly_on_bad_input(tmp_path):
@@ -316,7 +323,8 @@ def test_ship_writes_a_presets_files_from_a_run_scored_and_verified_on_its_chain
     (run / "config.json").write_text(json.dumps({"degradation": "photo", "eval_degradation": "jpeg:75"}))
     (run / "metrics.csv").write_text("step,time\n1000,3600.0\n2000,7200.0\n")  # 3.6 s a step
     assert ship.main([str(run), "--output", str(tmp_path / "out"), "--data-dir", str(benchmark_root),
-                      "--calibration", "sample", "--score-degradations", "--max-int8-drop", "5"]) is None
+                      "--calibration", "sample", "--score-degradations", "--max-int8-drop", "5",
+                      "--max-int8-niqe-change", "50"]) is None
     out = tmp_path / "out"
     assert sorted(p.name for p in out.iterdir()) == [
         "my_x2.keras", "my_x2.keras.json", "my_x2_float16.tflite", "my_x2_float16.tflite.json",
@@ -336,6 +344,8 @@ def test_ship_writes_a_presets_files_from_a_run_scored_and_verified_on_its_chain
     int8 = json.loads((out / "my_x2_int8.tflite.json").read_text())
     assert int8["calibration"]["input"].startswith("LR degraded by jpeg:75") and int8["input"].startswith(
         "LR degraded by jpeg:75") and int8["dataset"] == "Set5"
+    assert int8["max_niqe_change"] == 50 and abs(int8["niqe_change"]) <= 50 and "max_niqe_change" not in json.loads(
+        (out / "my_x2_float16.tflite.json").read_text())
 
 
 def test_latencies_name_the_instruction_sets_they_depend_on():

@@ -34,6 +34,9 @@ def build_parser():
     p.add_argument("--qat-steps", type=int, default=0, help="quantization-aware fine-tuning steps for int8")
     p.add_argument("--max-int8-drop", type=float, default=0.2,
                    help="refuse the int8 file above this Set5 PSNR loss (dB)")
+    p.add_argument("--max-int8-niqe-change", type=float, metavar="NIQE",
+                   help="also refuse the int8 file when Set5's mean NIQE moves by more than this (a perceptual "
+                        "preset's limit, e.g. 0.2; the report puts white noise of the file's error beside it)")
     p.add_argument("--score-degradations", nargs="*", default=["jpeg:75", "classical"], metavar="CHAIN",
                    help="degraded protocols (seed 0) scored besides clean LR; the model's own chain is added")
     return p
@@ -65,7 +68,8 @@ def main(argv=None):
         raise cli.UserError(f"{args.output}: that is where {name}'s shipped files are; choose another --output")
     try:
         summary = ship(model_file, name, args.output, args.data_dir, args.calibration, inputs, args.qat_steps,
-                       args.max_int8_drop, args.score_degradations, report, log=lambda line: print(line, flush=True))
+                       args.max_int8_drop, args.score_degradations, report, log=lambda line: print(line, flush=True),
+                       max_int8_niqe_change=args.max_int8_niqe_change)
     except ExportError as e:
         raise cli.UserError(str(e)) from None
     print(f"shipped {name} ({summary['parameters']:,} parameters) to {args.output}: Set5 {summary['set5']['psnr']:.2f} "

@@ -158,12 +158,19 @@ class ExportError(ValueError):
         self.report = report
 
 
-def _check_and_report(report, path, what, max_psnr_drop):
+def _check_and_report(report, path, what, max_psnr_drop, max_niqe_change=None):
     report["max_psnr_drop"] = max_psnr_drop
-    report["passed"] = report["psnr_drop"] <= max_psnr_drop
-    if not report["passed"]:
-        raise ExportError(f"{path}: not written: {what} loses {report['psnr_drop']:.3f} dB PSNR on "
-                          f"{report['dataset']} (limit {max_psnr_drop} dB)", report)
+    failures = []
+    if not report["psnr_drop"] <= max_psnr_drop:
+        failures.append(f"loses {report['psnr_drop']:.3f} dB PSNR on {report['dataset']} (limit {max_psnr_drop} dB)")
+    if max_niqe_change is not None:
+        report["max_niqe_change"] = max_niqe_change
+        if not abs(report["niqe_change"]) <= max_niqe_change:  # NaN (images too small for NIQE) fails too
+            failures.append(f"changes NIQE by {report['niqe_change']:+.3f} on {report['dataset']} (limit "
+                            f"±{max_niqe_change}; white noise as large: {report['niqe_noise_change']:+.3f})")
+    report["passed"] = not failures
+    if failures:
+        raise ExportError(f"{path}: not written: {what} {' and '.join(failures)}", report)
 
 
 def _held_out(measured):
@@ -200,7 +207,7 @@ def export_savedmodel(model, scale, path, verify_on, max_psnr_drop=0.01, held_ou
 
 def export_tflite(model, scale, path, quantize="float32", calibration=None, input_size=None, verify_on=None,
                   max_psnr_drop=None, metadata=None, name=None, converted=None, calibration_info=None,
-                  held_out=None):
+                  held_out=None, max_niqe_change=None):
     """Convert, verify and (only if verification passes) write a TFLite model.
 
     Args:
@@ -216,6 +223,8 @@ def export_tflite(model, scale, path, quantize="float32", calibration=None, inpu
             patch size, fine-tuning steps), recorded in the report and metadata.
         held_out: another `PairedSet` scored the same way, recorded (not
             checked) in the report.
+        max_niqe_change: if given, also refuse a file whose mean NIQE on
+            ``verify_on`` moves by more (a perceptual model must look the same).
     Returns the verification report (also written as ``<path>.json``).
     """
     from tfsr.data.images import atomic_output
@@ -251,7 +260,7 @@ def export_tflite(model, scale, path, quantize="float32", calibration=None, inpu
     report.update(compare(model, scale, tflite, verify_on, input_size))
     if held_out is not None:
         report["held_out"] = _held_out(compare(model, scale, tflite, held_out, input_size))
-    _check_and_report(report, path, quantize, max_psnr_drop)
+    _check_and_report(report, path, quantize, max_psnr_drop, max_niqe_change)
     with atomic_output(path) as tmp:
         tmp.write_bytes(tflite)
     with atomic_output(f"{path}.json") as tmp:

@@ -97,7 +97,7 @@ def benchmark_report(model, scale, data_dir, protocols, log=print):
 
 
 def ship(model_file, name, output, data_dir, calibration, inputs="bicubic", qat_steps=0, max_int8_drop=0.2,
-         score_degradations=("jpeg:75", "classical"), report=None, log=print):
+         score_degradations=("jpeg:75", "classical"), report=None, log=print, max_int8_niqe_change=None):
     """Write NAME.keras, NAME.keras.json, NAME_float16.tflite and NAME_int8.tflite (each with its report).
 
     Args:
@@ -108,7 +108,8 @@ def ship(model_file, name, output, data_dir, calibration, inputs="bicubic", qat_
         inputs: the chain the model is for; scored besides ``score_degradations`` and clean LR.
         report: extra fields for NAME.keras.json (e.g. the run, its step).
     Raises `tfsr.deploy.export.ExportError` when an export fails its check (the int8 one above
-    ``max_int8_drop`` dB); the files written before it stay.
+    ``max_int8_drop`` dB, or, if given, with Set5's NIQE moved by more than ``max_int8_niqe_change``);
+    the files written before it stay.
     Returns the .keras report. A model that ``output`` already ships, with all its files, is left as it
     is: re-shipping an unchanged model writes nothing (its reports' latencies would change every time).
     """
@@ -154,6 +155,7 @@ def ship(model_file, name, output, data_dir, calibration, inputs="bicubic", qat_
         converted = qat_int8(model, patches, images, qat_steps, QAT_LR)
     for quantize, extra in (("float16", {}), ("int8", {"calibration": patches, "converted": converted,
                                                         "max_psnr_drop": max_int8_drop,
+                                                        "max_niqe_change": max_int8_niqe_change,
                                                         "calibration_info": provenance})):
         path = output / f"{name}_{quantize}.tflite"
         exported = export_tflite(model, scale, path, quantize, verify_on=set5, metadata=True, name=name,
