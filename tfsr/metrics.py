@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfsr.color import GRAY_WEIGHTS, Y_WEIGHTS, luma, rgb_to_y
+from tfsr.no_reference import as_uint8
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,9 @@ BENCHMARK = Convention("y", 0)
 DIV2K = Convention("rgb", 6)
 
 
-def _prepare(sr, hr, scale, convention):
-    sr = np.clip(np.floor(np.asarray(sr, np.float64) + 0.5), 0, 255)  # as saved to uint8
+def scored_planes(sr, hr, scale, convention=BENCHMARK):
+    """(SR, HR) as PSNR and SSIM compare them: SR as saved to uint8, the convention's channel, border shaved."""
+    sr = np.asarray(as_uint8(sr), np.float64)
     hr = np.asarray(hr, np.float64)
     gray = hr.ndim == 2 or hr.shape[-1] == 1
     if sr.shape[:2] != hr.shape[:2] or sr.shape[-1] != 3:
@@ -60,7 +62,7 @@ def _prepare(sr, hr, scale, convention):
 
 def psnr(sr, hr, scale, convention=BENCHMARK):
     """PSNR in dB of an SR image against its HR image (both H×W×3, [0, 255])."""
-    sr, hr = _prepare(sr, hr, scale, convention)
+    sr, hr = scored_planes(sr, hr, scale, convention)
     mse = np.mean((sr - hr) ** 2)
     return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
 
@@ -91,7 +93,7 @@ def _ssim_gray(a, b):
 
 def ssim(sr, hr, scale, convention=BENCHMARK):
     """SSIM of an SR image against its HR image (mean over channels for RGB)."""
-    sr, hr = _prepare(sr, hr, scale, convention)
+    sr, hr = scored_planes(sr, hr, scale, convention)
     if sr.ndim == 2:
         return _ssim_gray(sr, hr)
     return float(np.mean([_ssim_gray(sr[..., c], hr[..., c]) for c in range(sr.shape[-1])]))

@@ -96,7 +96,7 @@ def compare_predictor(keras_model, scale, predict, source, tile=None, noise_draw
     """
     exported = Upscaler(predict, scale, tile, _MARGIN)
     reference = function_predictor(keras_model)
-    keras_outputs, differences, fidelity, rms = [], [], [], []
+    keras_outputs, differences, mse = [], [], []
 
     def keras_upscale(lr):
         keras_outputs.append(upscale_tiled(lr, reference, scale))
@@ -106,8 +106,7 @@ def compare_predictor(keras_model, scale, predict, source, tile=None, noise_draw
         sr = exported(lr)
         error = sr.astype(np.float64) - keras_outputs[len(differences)]
         differences.append(int(np.abs(error).max()))
-        fidelity.append(10 * np.log10(255.0 ** 2 / max(np.mean(error ** 2), 1e-10)))
-        rms.append(float(np.sqrt(np.mean(error ** 2))))
+        mse.append(float(np.mean(error ** 2)))
         return sr
 
     metrics = ("psnr", "ssim", "niqe")  # NIQE: a perceptual model's int8 file must also look the same
@@ -115,7 +114,7 @@ def compare_predictor(keras_model, scale, predict, source, tile=None, noise_draw
     exported_report = evaluate(source, exported_upscale, progress=False, metrics=metrics)
     noise = np.random.default_rng(0)
     noise_changes = [scored_mean(no_reference_scores(as_uint8(out + noise.normal(0, size, out.shape)), scale,
-                                                     ("niqe",))["niqe"] for out, size in zip(keras_outputs, rms))
+                                                     ("niqe",))["niqe"] for out, size in zip(keras_outputs, np.sqrt(mse)))
                      - keras_report.mean("niqe") for _ in range(noise_draws)]
     return {
         "dataset": source.name, "convention": keras_report.convention, "input": keras_report.input,
@@ -127,5 +126,5 @@ def compare_predictor(keras_model, scale, predict, source, tile=None, noise_draw
         "niqe_noise_change": float(np.mean(noise_changes)),
         "niqe_noise_spread": float(np.std(noise_changes)),
         "max_pixel_difference": max(differences),
-        "psnr_to_keras": float(np.mean(fidelity)),
+        "psnr_to_keras": float(np.mean(10 * np.log10(255.0 ** 2 / np.maximum(mse, 1e-10)))),
     }

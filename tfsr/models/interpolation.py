@@ -21,16 +21,16 @@ def interpolate(model, other, weight):
     The two must be the same network (variable paths and shapes); weight 1
     gives ``model``, 0 gives ``other``'s weights.
     """
-    if not 0.0 <= weight <= 1.0:
-        raise ModelError(f"the interpolation weight must be in [0, 1], got {weight}")
-    theirs = _same_network(model, other)
+    theirs = _blendable(model, other, weight)
     blend = keras.models.clone_model(model)
     blend.set_weights([_mix(v.numpy(), theirs[v.path].numpy(), weight) for v in model.weights])
     return blend
 
 
-def _same_network(model, other):
+def _blendable(model, other, weight):
     """{variable path: variable} of ``other``, which must have ``model``'s variable paths and shapes."""
+    if not 0.0 <= weight <= 1.0:
+        raise ModelError(f"the blend weight must be in [0, 1], got {weight}")
     mine = {v.path: v for v in model.weights}
     theirs = {v.path: v for v in other.weights}
     different = sorted(p for p in mine.keys() | theirs.keys()
@@ -57,9 +57,7 @@ def blend_outputs(model, other, weight):
     half of them zero). The two must be the same WDSR network
     (weight-normalised convolutions, ``tail`` and ``skip`` last).
     """
-    if not 0.0 <= weight <= 1.0:
-        raise ModelError(f"the blend weight must be in [0, 1], got {weight}")
-    _same_network(model, other)
+    _blendable(model, other, weight)
     mine, theirs = weight_norm_layers(model), weight_norm_layers(other)
     plain = [layer for layer in walk_layers(model) if layer.weights and not isinstance(layer, WeightNormalization)]
     if plain or not {"head", "tail", "skip"} <= {layer.name for layer in mine}:

@@ -23,9 +23,10 @@ BLOCK = 8
 
 
 def phase_errors(sr, hr, scale, block=BLOCK):
-    """(block, block) sums of squared Y error by LR phase, and the pixel counts (shave ``scale``)."""
-    from tfsr.color import rgb_to_y
-    error = (rgb_to_y(np.asarray(sr, np.float64)) - rgb_to_y(np.asarray(hr, np.float64)))[scale:-scale, scale:-scale]
+    """(block, block) sums of squared Y error by LR phase, and the pixel counts (the PSNR's planes: shave ``scale``)."""
+    from tfsr.metrics import scored_planes
+    sr, hr = scored_planes(sr, hr, scale)
+    error = sr - hr
     rows = ((np.arange(error.shape[0]) + scale) // scale) % block
     cols = ((np.arange(error.shape[1]) + scale) // scale) % block
     sums, counts = np.zeros((block, block)), np.zeros((block, block))
