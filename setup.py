@@ -44,6 +44,7 @@ setup(
         "tfsr-export=tfsr.export:console",
         "tfsr-ship=tfsr.ship:console",
         "tfsr-interpolate=tfsr.interpolate:console",
+        "tfsr-teach=tfsr.teach:console",
         "tfsr-import-weights=tfsr.import_weights:console",
     ]},
 )

@@ -19,7 +19,8 @@ from tfsr.models.discriminators import build_discriminator
 from tfsr.training import TrainConfig, make_optimizer, train
 from tfsr.training.adversarial import GANTrainer
 from tfsr.training.optimization import CountingLossScaleOptimizer, loss_scaled
-from tfsr.training.run import _dtype_policy, compute_dtype
+from tfsr.training.precision import compute_dtype
+from tfsr.training.precision import dtype_policy as _dtype_policy
 from tfsr.training.trainers import MultiScaleTrainer, Trainer
 
 LR = 1e-3

@@ -357,7 +357,7 @@ def test_weight_average_warms_up():
 def test_init_from_a_run_folder_takes_its_checkpoint(tmp_path):
     train(tiny_config(tmp_path, arch="wdsr_b", scale=2, steps=10, eval_every=10, checkpoint_every=10),
           log=lambda *_: None)
-    from tfsr.training.run import checkpoint_model
+    from tfsr.training.assembly import checkpoint_model
     x2 = checkpoint_model(tmp_path / "run")
     last = load_model(tmp_path / "run" / "last.keras")  # no --ema: the checkpoint's raw weights
     for a, b in zip(x2.get_weights(), last.get_weights()):
@@ -387,7 +387,8 @@ def test_skipped_images_are_left_out_of_the_run_and_its_summary(tmp_path):
 
 
 def test_a_run_trains_on_realesrgan_degraded_patches_and_shows_them(tmp_path):
-    from tfsr.training.run import _preview_crops, validation_data
+    from tfsr.training.assembly import preview_crops as _preview_crops
+    from tfsr.training.assembly import validation_data
     config = tiny_config(tmp_path, steps=40, eval_every=20, checkpoint_every=20, degradation="realesrgan",
                          sharpen_target=True)
     result = train(config, log=lambda *_: None)

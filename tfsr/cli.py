@@ -85,6 +85,12 @@ class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+def program(module):
+    """The command's name as the user typed it: ``tfsr-train`` from the console script, else ``python -m tfsr.train``."""
+    typed = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return typed if typed.startswith("tfsr-") else f"python -m {module}"
+
+
 def parser(description, prog):
     """An ArgumentParser that shows defaults in --help and takes ``--verbose``."""
     p = argparse.ArgumentParser(prog=prog, description=description, formatter_class=_DefaultsHelp)

@@ -153,7 +153,7 @@ def read_config_file(path):
 
 def config_from_args(argv):
     """TrainConfig from defaults, then --config FILE, then explicit flags; and --resume."""
-    from tfsr.training.run import ConfigError, TrainConfig, resumed_config
+    from tfsr.training.config import ConfigError, TrainConfig, resumed_config
     parser = build_parser()
     args = parser.parse_args(argv)
     given = {dest: getattr(args, dest) for dest in cli.explicit_options(parser, argv) if dest not in NOT_OPTIONS}
@@ -180,7 +180,8 @@ def main(argv=None):
     if args.logical_cpus:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * args.logical_cpus)
-    from tfsr.training.run import ConfigError, TrainingError, train
+    from tfsr.training.config import ConfigError
+    from tfsr.training.run import TrainingError, train
     try:
         train(config, resume=args.resume)
     except ConfigError as e:

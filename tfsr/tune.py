@@ -41,7 +41,7 @@ def main(argv=None):
     from tfsr.data import bicubic_upscale
     from tfsr.data.images import atomic_output
     from tfsr.evaluation import evaluate
-    from tfsr.training.run import TrainConfig, training_data, validation_data
+    from tfsr.training import TrainConfig, training_data, validation_data
     from tfsr.training.tuning import collect_results, make_tuner, search_space, write_reports
 
     output = Path(args.output or f"runs/tune_{args.arch}_x{args.scale}")

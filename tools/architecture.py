@@ -23,7 +23,7 @@ FLOORS = {
     "tfsr.inference": 4,
     "tfsr.training": 5, "tfsr.deploy": 5,
     "tfsr.cli": 6, "tfsr.train": 6, "tfsr.evaluate": 6, "tfsr.upscale": 6, "tfsr.tune": 6, "tfsr.export": 6,
-    "tfsr.import_weights": 6, "tfsr.ship": 6, "tfsr.interpolate": 6,
+    "tfsr.import_weights": 6, "tfsr.ship": 6, "tfsr.interpolate": 6, "tfsr.teach": 6,
 }
 FLOOR_NAMES = ["foundations", "layers, metrics, data", "models and presets", "scoring, reports, importers",
                "running a model", "training, deployment", "command lines"]

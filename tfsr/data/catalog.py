@@ -1,13 +1,17 @@
-"""From a ``--dataset`` value to its source: bundled, DIV2K, benchmark sets, tfds and folders."""
+"""From a ``--dataset`` value to its source: bundled, DIV2K, benchmark sets, tfds, folders and teacher sets."""
 from tfsr.data.div2k import div2k
-from tfsr.data.sources import BENCHMARKS, TfdsSource, benchmark, image_folder, sample
+from tfsr.data.sources import BENCHMARKS, TfdsSource, benchmark, combined, image_folder, sample
+from tfsr.data.teacher_sets import is_teacher_set, teacher_set
 
 
-def resolve(spec, scale, split="train", data_dir=None, degradation="bicubic", download=True):
+def resolve(spec, scale, split="train", data_dir=None, degradation="bicubic", download=True, teacher_share=1.0):
     """A `PairedSet` from a ``--dataset`` value.
 
-    ``sample``, ``div2k``, a benchmark name (``set5`` ...), or a folder path.
-    ``split`` selects train/valid for ``sample`` and ``div2k``.
+    ``sample``, ``div2k``, a benchmark name (``set5`` ...), a folder path,
+    several folders separated by commas (``train,train_extra``: one set), or
+    a teacher set made by ``tfsr.teach`` (its targets are the teacher's
+    images, ``teacher_share`` of them). ``split`` selects train/valid for
+    ``sample``, ``div2k`` and teacher sets.
     """
     key = str(spec).lower()
     if key == "sample":
@@ -18,4 +22,8 @@ def resolve(spec, scale, split="train", data_dir=None, degradation="bicubic", do
         return benchmark(key, scale, data_dir)
     if key.startswith("tfds:"):
         return TfdsSource(str(spec)[5:], "validation" if split == "valid" else split, scale, data_dir)
+    if "," in str(spec):
+        return combined([part.strip() for part in str(spec).split(",")], scale)
+    if is_teacher_set(spec):
+        return teacher_set(spec, scale, split, teacher_share if split == "train" else 1.0)
     return image_folder(spec, scale)

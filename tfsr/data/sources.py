@@ -245,6 +245,15 @@ def image_folder(path, scale):
     return folder(path, scale, name=path.name, recursive=True)
 
 
+def combined(paths, scale):
+    """One `PairedSet` of several folders' images (``--dataset a,b``), each named ``<folder>/<image>``."""
+    parts = [image_folder(path, scale) for path in paths]
+    if len(parts) == 1:
+        return parts[0]
+    pairs = [dataclasses.replace(pair, name=f"{part.name}/{pair.name}") for part in parts for pair in part.pairs]
+    return PairedSet("+".join(part.name for part in parts), scale, pairs)
+
+
 def data_root(data_dir=None):
     """``data_dir``, else ``$TFSR_DATA_DIR``, else ``~/.tfsr/datasets``."""
     return Path(data_dir or os.environ.get("TFSR_DATA_DIR") or Path.home() / ".tfsr" / "datasets")

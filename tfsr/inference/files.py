@@ -16,6 +16,7 @@ from pathlib import Path
 from tfsr import __version__
 from tfsr.data.images import atomic_output
 from tfsr.errors import ModelError
+from tfsr.inference.ncnn import NcnnPredictor, is_ncnn
 from tfsr.inference.runtime import LiteRTPredictor, Upscaler
 from tfsr.models.presets import get_preset, is_preset, preset_file
 
@@ -60,17 +61,28 @@ def cached_conversion(path, scale, num_threads=None):
     return LiteRTPredictor(data, num_threads), scale
 
 
-def open_predictor(spec, scale=None, backend="litert", num_threads=None):
-    """(predictor, scale) for a ``--model`` value; ``scale`` None accepts the model's own."""
+def model_path(spec, scale=None, backend="litert"):
+    """The file a ``--model`` value names: a preset's (its float16 ``.tflite`` on LiteRT, else its ``.keras``),
+    or the path itself; `ModelError` if there is none."""
     if is_preset(spec):
         preset = get_preset(spec)
         if scale is not None and scale != preset.scale:
             raise ModelError(f"{spec}: this preset upscales x{preset.scale}, not x{scale}")
-        path = preset_file(spec, "float16" if backend == "litert" else "keras")
-    else:
-        path = Path(spec)
-        if not path.exists():
-            raise ModelError(f"{path}: no such file or folder")
+        return preset_file(spec, "float16" if backend == "litert" else "keras")
+    path = Path(spec)
+    if not path.exists():
+        raise ModelError(f"{path}: no such file or folder")
+    return path
+
+
+def open_predictor(spec, scale=None, backend="litert", num_threads=None):
+    """(predictor, scale) for a ``--model`` value; ``scale`` None accepts the model's own."""
+    if is_ncnn(spec):
+        predictor = NcnnPredictor(spec, num_threads or 1)
+        if scale is not None and scale != predictor.scale:
+            raise ModelError(f"{spec}: the model upscales x{predictor.scale}, not x{scale}")
+        return predictor, predictor.scale
+    path = model_path(spec, scale, backend)
     if path.suffix == ".tflite":
         if backend != "litert":
             raise ModelError(f"{path}: a .tflite file runs on LiteRT only (not --backend {backend})")

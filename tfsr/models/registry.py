@@ -15,7 +15,7 @@ class Recipe:
     steps: int = 300_000
     batch_size: int = 16
     patch_size: int = 48
-    loss: str = "l1"
+    loss: str = "l1:255"  # the papers' L1 on [0, 255] images; every --loss term is on [0, 1] (tfsr.training.losses)
     jit_compile: bool = False  # XLA: the faster path on CPU per tools/benchmark_train.py
 
 

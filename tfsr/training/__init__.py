@@ -1,12 +1,18 @@
-"""Training a model: the run (config, data, callbacks, checkpoints), the trainers, the schedules, the sweeps.
+"""Training a model: options, the run, its parts, the trainers, the schedules, the sweeps.
 
-    run           `TrainConfig` and `train`: a run folder from options, resumable
+    config        `TrainConfig`: every option, what fits together, what --resume may change
+    run           `train`: a run folder from a config, resumable
+    assembly      the run's data, network, trainer, optimizer and scorer
+    growing       --init-from: copy a trained model's layers, grow a narrower one
+    precision     --mixed-precision: the compute dtype
+    workers       --strategy and multi-worker plumbing
+    summaries     the run's console lines
     trainers      the Keras train steps (single- and multi-scale)
     adversarial   the GAN train step: the network against a discriminator, two optimizers
     distillation  the train step against teachers' blended images instead of the HR (--teacher)
-    losses        --loss terms: pixel, amplitude spectrum, random-VGG features, GAN
+    losses        --loss parsed once into a LossSpec; the terms' registry
     callbacks     validation, checkpoints, time budget, logging
-    optimization  learning-rate schedules and Adam with a weight average
+    optimization  Adam, learning-rate schedules, a weight average
     tuning        keras-tuner sweeps over width and depth
 
 Names are imported on first use. Training never imports the int8 code
@@ -15,7 +21,10 @@ Names are imported on first use. Training never imports the int8 code
 from tfsr.imports import lazy_attributes
 
 _WHERE = {
-    "run": ("ConfigError", "TrainConfig", "TrainResult", "TrainingError", "copy_matching_layers",
-            "load_run_config", "make_optimizer", "resumed_config", "train", "training_data", "validation_data"),
+    "config": ("ConfigError", "TrainConfig", "load_run_config", "resumed_config"),
+    "run": ("TrainResult", "TrainingError", "train"),
+    "assembly": ("make_optimizer", "training_data", "validation_data"),
+    "growing": ("copy_matching_layers",),
+    "losses": ("LossSpec", "make_loss", "parse_loss"),
 }
 __getattr__ = lazy_attributes(__name__, _WHERE)

@@ -1,8 +1,9 @@
 """Training objectives: pixel losses, offline perceptual losses and the adversarial loss, weighted by name.
 
-``--loss`` names one pixel loss (``l1``, ``l2``: the papers') or a weighted
-sum, ``l1:1,fft:1,gan:0.1``. The terms, on images scaled to [0, 1] as
-Real-ESRGAN's weights assume:
+``--loss`` names one term (``l1``, the papers') or a weighted sum,
+``l1:1,fft:1,gan:0.1``, parsed once into a `LossSpec`. Every term is on
+images scaled to [0, 1], as Real-ESRGAN's weights assume (Adam does not
+mind the scale); a term is added in one place, with `term`:
 
 - ``l1``, ``l2``: mean absolute / squared error;
 - ``yl1``: mean absolute error of the BT.601 luma (MATLAB's Y, which the
@@ -38,18 +39,60 @@ import tensorflow as tf
 from tfsr.color import Y_WEIGHTS
 
 PIXEL_TERMS = ("l1", "l2")
-TERMS = PIXEL_TERMS + ("yl1", "fft", "grid", "vgg", "hed", "gan")
-CONTENT_TERMS = PIXEL_TERMS + ("yl1", "fft", "grid", "vgg", "hed")
+LEGACY_WEIGHTS = {"l1": 255.0, "l2": 255.0**2}  # a bare pixel loss of a run config from before [0, 1]: its weight
 
 
 class LossSpecError(ValueError):
     """A ``--loss`` that names an unknown term or a bad weight."""
 
 
-def parse_loss(spec):
-    """``"l1:1,fft:0.5,gan:0.1"`` -> {"l1": 1.0, "fft": 0.5, "gan": 0.1}; a bare name weighs 1."""
-    terms = {}
-    for part in str(spec).split(","):
+class LossSpec(dict):
+    """A parsed ``--loss``: {term: weight}, every term on images scaled to [0, 1].
+
+    Parse once (`parse_loss`) and ask it what the run needs: whether it is
+    adversarial, its pixel term, its Keras loss (`make_loss`).
+    """
+
+    @property
+    def adversarial(self):
+        """Whether a discriminator trains beside the network (a ``gan`` term)."""
+        return "gan" in self
+
+    @property
+    def pixel(self):
+        """The pixel term with its weight (l1 if the spec has none): what validation reports as its loss."""
+        name = next((t for t in self if t in PIXEL_TERMS), "l1")
+        return LossSpec({name: self.get(name, 1.0)})
+
+    def __str__(self):
+        return ",".join(f"{name}:{weight:g}" for name, weight in self.items())
+
+
+TERMS = {}  # name -> factory(scale) of fn(hr01, sr01), or None for the adversarial term
+
+
+def term(name):
+    """Register a loss term: ``@term("fft")`` on a factory taking the model's scale. One place per term."""
+    def register(factory):
+        TERMS[name] = factory
+        return factory
+    return register
+
+
+def parse_loss(spec, legacy=False):
+    """``"l1:1,fft:0.5,gan:0.1"`` -> `LossSpec` {"l1": 1.0, "fft": 0.5, "gan": 0.1}; a bare name weighs 1.
+
+    ``legacy``: the spec of a run config written before every term was on
+    [0, 1], where a bare ``l1``/``l2`` was on [0, 255]; it keeps its
+    gradients (and a resumed optimizer's moments) by weighing 255 (255²).
+    """
+    if isinstance(spec, LossSpec):
+        return spec
+    text = str(spec).strip()
+    if legacy and text in LEGACY_WEIGHTS:
+        return LossSpec({text: LEGACY_WEIGHTS[text]})
+    terms = LossSpec()
+    for part in text.split(","):
         name, _, weight = part.strip().partition(":")
         if name not in TERMS:
             raise LossSpecError(f"--loss {spec}: unknown term {name!r} (terms: {', '.join(TERMS)})")
@@ -61,8 +104,11 @@ def parse_loss(spec):
             raise LossSpecError(f"--loss {spec}: the weight of {name} is not a number ({weight!r})") from None
         if not terms[name] > 0:
             raise LossSpecError(f"--loss {spec}: the weight of {name} must be > 0")
-    if not any(t in terms for t in CONTENT_TERMS):
-        raise LossSpecError(f"--loss {spec}: needs a content term ({', '.join(CONTENT_TERMS)}) beside gan")
+    if not any(TERMS[t] is not None for t in terms):
+        content = ", ".join(t for t, factory in TERMS.items() if factory is not None)
+        raise LossSpecError(f"--loss {spec}: needs a content term ({content}) beside gan")
+    if "hed" in terms:
+        hed_weights_file()  # the optional extra is installed
     return terms
 
 
@@ -189,19 +235,38 @@ class HEDFeatureLoss(FeatureLoss):
         return super().__call__(hr, sr) / self.CAFFE_SCALE
 
 
+term("l1")(lambda scale: lambda hr, sr: tf.reduce_mean(tf.abs(sr - hr)))
+term("l2")(lambda scale: lambda hr, sr: tf.reduce_mean(tf.square(sr - hr)))
+term("yl1")(lambda scale: luma_l1)
+term("fft")(lambda scale: fft_loss)
+term("grid")(lambda scale: lambda hr, sr: grid_loss(hr, sr, scale))
+term("vgg")(lambda scale: FeatureLoss())
+term("hed")(lambda scale: HEDFeatureLoss())
+TERMS["gan"] = None  # adversarial: the GAN trainer adds it (`generator_gan_loss`)
+
+
 def content_losses(terms, scale):
     """{name: fn(hr01, sr01)} of the non-adversarial terms of a parsed ``--loss`` (``scale``: the model's)."""
-    available = {"l1": lambda hr, sr: tf.reduce_mean(tf.abs(sr - hr)),
-                 "l2": lambda hr, sr: tf.reduce_mean(tf.square(sr - hr)),
-                 "yl1": luma_l1,
-                 "fft": fft_loss,
-                 "grid": lambda hr, sr: grid_loss(hr, sr, scale)}
-    losses = {name: available[name] for name in terms if name in available}
-    if "vgg" in terms:
-        losses["vgg"] = FeatureLoss()
-    if "hed" in terms:
-        losses["hed"] = HEDFeatureLoss()
-    return losses
+    return {name: TERMS[name](scale) for name in terms if TERMS[name] is not None}
+
+
+def make_loss(spec, scale=None):
+    """The Keras loss of a non-adversarial ``--loss``: its weighted terms on images brought to [0, 1]
+    (``scale``: the model's, for the ``grid`` term)."""
+    terms = parse_loss(spec)
+    if terms.adversarial:
+        raise ValueError(f"--loss {spec} is adversarial: it trains with a GANTrainer, not a Keras loss")
+    if len(terms) == 1 and next(iter(terms)) in LEGACY_WEIGHTS:  # a lone pixel term: Keras' own loss, on
+        name, weight = next(iter(terms.items()))  # [0, 255] and rescaled (exactly the papers' at l1:255)
+        loss = {"l1": keras.losses.MeanAbsoluteError, "l2": keras.losses.MeanSquaredError}[name]()
+        factor = weight / LEGACY_WEIGHTS[name]
+        return loss if factor == 1 else lambda hr, sr: factor * loss(hr, sr)
+    parts = content_losses(terms, scale)
+
+    def weighted(hr, sr):
+        hr, sr = tf.cast(hr, tf.float32) / 255.0, tf.cast(sr, tf.float32) / 255.0
+        return tf.add_n([terms[name] * fn(hr, sr) for name, fn in parts.items()])
+    return weighted
 
 
 def _bce(logits, label):

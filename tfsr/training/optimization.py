@@ -89,6 +89,18 @@ class CountingLossScaleOptimizer(keras.optimizers.LossScaleOptimizer):
         self.inner_optimizer.iterations.assign_add(1)
 
 
+ADAM = dict(beta_1=0.9, beta_2=0.999, epsilon=1e-8)  # the papers' (EDSR, WDSR); Real-ESRGAN's D: beta_2 0.99
+
+
+def adam(learning_rate, ema=None, **changes):
+    """Adam with the papers' settings (`ADAM`, ``changes`` replacing some), for float16 wrapped in loss scaling
+    (`loss_scaled`); ``ema``: an `AveragingAdam` keeping a moving average of the weights with that decay."""
+    settings = {**ADAM, **changes}
+    if ema:
+        return loss_scaled(AveragingAdam(learning_rate, ema_momentum=ema, **settings))
+    return loss_scaled(keras.optimizers.Adam(learning_rate, **settings))
+
+
 def loss_scaled(optimizer):
     """``optimizer`` wrapped for dynamic loss scaling when float16 mixed precision is on (else as it is)."""
     if keras.mixed_precision.global_policy().name == "mixed_float16":

@@ -20,8 +20,10 @@ from keras_tuner.src import config as kt_config
 from tfsr.data.images import atomic_output
 from tfsr.models import build
 from tfsr.models.complexity import count_params, flops_per_lr_pixel
+from tfsr.training.assembly import make_evaluator
 from tfsr.training.callbacks import save_atomic
-from tfsr.training.run import make_evaluator, make_loss
+from tfsr.training.losses import make_loss
+from tfsr.training.optimization import adam
 
 DEFAULT_SPACES = {
     "edsr": {"blocks": [4, 8, 16, 32], "features": [32, 48, 64, 96, 128], "res_scale": [1.0, 0.1],
@@ -95,8 +97,8 @@ class SRTuner(kt.Tuner):
             model.load_weights(Path(self.get_trial_dir(parent)) / "model.keras")
         epochs = hp.values.get("tuner/epochs", 1)
         initial_epoch = hp.values.get("tuner/initial_epoch", 0)
-        model.compile(keras.optimizers.Adam(hp.get("lr"), beta_1=0.9, beta_2=0.999, epsilon=1e-8),
-                      make_loss(config.loss), jit_compile=config.jit_compile)
+        model.compile(adam(hp.get("lr")),
+                      make_loss(config.loss_spec), jit_compile=config.jit_compile)
         timer = _StepTimer()
         model.fit(train_data, steps_per_epoch=steps_per_epoch, epochs=epochs, initial_epoch=initial_epoch,
                   callbacks=[timer], shuffle=False, verbose=0)
