@@ -349,7 +349,7 @@ def test_ship_writes_a_presets_files_from_a_run_scored_and_verified_on_its_chain
 
 
 def test_latencies_name_the_instruction_sets_they_depend_on():
-    from tfsr.deploy.verify import cpu_description
+    from tfsr.inference.cpu import cpu_description
     x86 = "processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu sse2 avx2 fma avx512f avx512_vnni\n" \
           "processor\t: 1\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu sse2 avx2 fma avx512f avx512_vnni\n"
     assert cpu_description(x86) == {"cpu": "AMD EPYC 9R14", "isa": ["fma", "avx2", "avx512f", "avx512_vnni"]}

@@ -1,3 +1,5 @@
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -6,8 +8,9 @@ from PIL import Image
 
 from tfsr import upscale as upscale_cli
 from tfsr.data import imresize
-from tfsr.inference import make_predictor, self_ensemble, upscale_tiled, upscaler
+from tfsr.inference import LiteRTPredictor, Upscaler, make_predictor, self_ensemble, upscale_tiled, upscaler
 from tfsr.models import ModelError, build, for_scale, load_model
+from tfsr.models.presets import preset_file
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +159,7 @@ def test_presets_resolve_and_missing_ones_say_how_to_get_them(tmp_path, monkeypa
     from tfsr.models import presets, pretrained
     model = pretrained("wdsr_b_x4")
     assert model.name == "wdsr_b_x4" and tuple(model(np.zeros((1, 6, 5, 3), "float32")).shape) == (1, 24, 20, 3)
-    with pytest.raises(presets.PresetError, match="unknown preset 'edsr_x9'; choose from wdsr_b_x2"):
+    with pytest.raises(presets.PresetError, match="unknown preset 'edsr_x9'; presets: wdsr_b_x2"):
         presets.preset_file("edsr_x9")
     monkeypatch.setattr(presets, "search_path", lambda: [tmp_path])
     with pytest.raises(presets.PresetError, match=r"wdsr_b_x3\.keras: preset wdsr_b_x3 is not on this machine"
@@ -165,19 +168,47 @@ def test_presets_resolve_and_missing_ones_say_how_to_get_them(tmp_path, monkeypa
 
 
 def test_upscale_without_model_uses_the_shipped_tflite_without_tensorflow(tmp_path, rng):
+    from tfsr.inference.cpu import has_int8_dot_products
     Image.fromarray(random_image(rng, 24, 20)).save(tmp_path / "photo.png")
-    out = run_python(f"""
+    photo = np.asarray(Image.open(tmp_path / "photo.png"))
+    for precision in ("auto", "float32"):
+        out = run_python(f"""
 import sys
 from tfsr import upscale
-status = upscale.main([{str(tmp_path / 'photo.png')!r}, "--output", {str(tmp_path / 'sr')!r}])
+status = upscale.main([{str(tmp_path / 'photo.png')!r}, "--output", {str(tmp_path / precision)!r},
+                       "--precision", {precision!r}])
 print("status", status, "tensorflow" in sys.modules, "keras" in sys.modules)
 """)
-    assert out.stdout.strip().splitlines()[-1] == "status 0 False False"
-    assert Image.open(tmp_path / "sr" / "photo.png").size == (80, 96)
-    assert not any(word in out.stderr for word in NOISE), out.stderr
-    # the same pixels as the shipped Keras model (float16 weights: within a grey level)
-    keras_sr = upscaler(load_model("wdsr_b_x4"), 4, backend="function")(np.asarray(Image.open(tmp_path / "photo.png")))
-    assert np.abs(np.asarray(Image.open(tmp_path / "sr" / "photo.png")).astype(int) - keras_sr).max() <= 1
+        assert out.stdout.strip().splitlines()[-1] == "status 0 False False"
+        assert not any(word in out.stderr for word in NOISE), out.stderr
+        fmt = "int8" if precision == "auto" and has_int8_dot_products() else "float16"
+        assert f"with {preset_file('wdsr_b_x4', fmt)}" in out.stdout  # the summary names the file that ran
+        sr = np.asarray(Image.open(tmp_path / precision / "photo.png"))
+        assert sr.shape == (96, 80, 3)
+        np.testing.assert_array_equal(sr, Upscaler(LiteRTPredictor.from_file(preset_file("wdsr_b_x4", fmt))[0], 4)(photo))
+    # the float file gives the shipped Keras model's pixels (float16 weights: within a grey level)
+    keras_sr = upscaler(load_model("wdsr_b_x4"), 4, backend="function")(photo)
+    assert np.abs(np.asarray(Image.open(tmp_path / "float32" / "photo.png")).astype(int) - keras_sr).max() <= 1
+
+
+def test_a_preset_runs_its_verified_int8_file_only_where_int8_is_fast(tmp_path, monkeypatch):
+    from tfsr.inference import files
+    from tfsr.models import presets
+    for name in ("wdsr_b_x4.keras", "wdsr_b_x4_float16.tflite", "wdsr_b_x4_int8.tflite"):
+        (tmp_path / name).write_bytes(b"model")
+    report = tmp_path / "wdsr_b_x4_int8.tflite.json"
+    monkeypatch.setattr(presets, "search_path", lambda: [tmp_path])
+    monkeypatch.setattr(files, "preset_file", presets.preset_file)
+    for fast, passed, expected in ((True, True, "int8"), (False, True, "float16"), (True, False, "float16")):
+        monkeypatch.setattr(files, "has_int8_dot_products", lambda fast=fast: fast)
+        report.write_text(json.dumps({"passed": passed}))
+        assert files.preset_path("wdsr_b_x4").name == f"wdsr_b_x4_{expected}.tflite"
+        assert files.preset_path("wdsr_b_x4", precision="float32").name == "wdsr_b_x4_float16.tflite"
+    report.unlink()  # no report: not verified
+    monkeypatch.setattr(files, "has_int8_dot_products", lambda: True)
+    assert files.preset_path("wdsr_b_x4").name == "wdsr_b_x4_float16.tflite"
+    with pytest.raises(ModelError, match="no verified int8 file on this machine"):
+        files.preset_path("wdsr_b_x4", precision="int8")
 
 
 def test_keras_models_are_converted_once_and_cached(tmp_path, tiny_model, rng):
@@ -208,9 +239,9 @@ def test_evaluate_and_upscale_take_tflite_files(tmp_path, tiny_model, tiny_tflit
     from tfsr import evaluate as evaluate_cli
     from tfsr.data import sample
     from tfsr.evaluation import evaluate
-    from tfsr.inference.files import open_upscaler
-    upscale, scale = open_upscaler(str(tiny_tflite))
-    assert scale == 2
+    from tfsr.inference.files import load
+    upscale = load(str(tiny_tflite), tile=None)
+    assert upscale.scale == 2 and upscale.source == str(tiny_tflite)
     keras_scores = evaluate(sample(2, "valid"), upscaler(for_scale(load_model(tiny_model))[0], 2,
                                                           backend="function"), progress=False)
     tflite_scores = evaluate(sample(2, "valid"), upscale, progress=False)
@@ -218,9 +249,9 @@ def test_evaluate_and_upscale_take_tflite_files(tmp_path, tiny_model, tiny_tflit
     evaluate_cli.main(["--model", str(tiny_tflite), "--dataset", "sample", "--json", str(tmp_path / "r.json")])
     assert "mean" in capsys.readouterr().out
     with pytest.raises(ModelError, match="upscales x2, not x4"):
-        open_upscaler(str(tiny_tflite), scale=4)
+        load(str(tiny_tflite), scale=4)
     with pytest.raises(ModelError, match="runs on LiteRT only"):
-        open_upscaler(str(tiny_tflite), backend="function")
+        load(str(tiny_tflite), backend="function")
 
 
 def test_bad_tflite_files_are_one_line_errors(tmp_path):
@@ -245,10 +276,10 @@ def test_bad_tflite_files_are_one_line_errors(tmp_path):
 
 def test_fixed_size_tflite_is_tiled_to_fit(tmp_path, tiny_model, rng):
     from tfsr.inference.convert import tflite_float32
-    from tfsr.inference.files import open_upscaler
+    from tfsr.inference.files import load
     model = for_scale(load_model(tiny_model))[0]
     (tmp_path / "fixed.tflite").write_bytes(tflite_float32(model, input_size=(40, 40)))
-    upscale, _ = open_upscaler(str(tmp_path / "fixed.tflite"), overlap=8)
+    upscale = load(str(tmp_path / "fixed.tflite"), tile=None, overlap=8)
     assert upscale.tile == 24
     image = random_image(rng, 70, 55)
     whole = upscaler(model, 2, backend="function")(image)

@@ -99,6 +99,16 @@ def parser(description, prog):
     return p
 
 
+def add_model_choices(p, default_precision):
+    """--strength and --precision: how a preset runs (tfsr.upscale, tfsr.evaluate, tfsr.export)."""
+    p.add_argument("--strength", type=float, metavar="S",
+                   help="for presets with a fidelity partner (wdsr_b_x4_photo): 1 draws the most detail, 0 is the "
+                        "faithful partner, between them the two networks' weights blended (default: the preset's)")
+    p.add_argument("--precision", default=default_precision, choices=["auto", "float32", "int8"],
+                   help="which file of a preset runs: auto = its verified int8 file where this CPU has int8 dot "
+                        "products (VNNI, AMX, ARM dotprod), else float; float32 = the float file")
+
+
 def size(text):
     """``HxW`` (e.g. ``128x128``) as an argparse type: (height, width)."""
     match = re.fullmatch(r"(\d+)[xX](\d+)", text)

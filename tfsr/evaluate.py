@@ -16,7 +16,7 @@ CONVENTIONS = ("auto", "benchmark", "div2k")
 
 
 def build_parser():
-    p = cli.parser(__doc__.splitlines()[0], "python -m tfsr.evaluate")
+    p = cli.parser(__doc__.splitlines()[0], cli.program("tfsr.evaluate"))
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--model", help=f"a preset ({', '.join(PRESETS)}), a .keras file, a SavedModel "
                                       "folder or a .tflite file (scored exactly as that file computes)")
@@ -62,6 +62,7 @@ def build_parser():
     p.add_argument("--report", metavar="HTML",
                    help="write a self-contained before/after page: the table and, per image, bicubic | model | "
                         "HR in synchronised zoomed views")
+    cli.add_model_choices(p, default_precision="float32")
     return p
 
 
@@ -105,12 +106,13 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     from tfsr.data import bicubic_upscale, resolve
     from tfsr.evaluation import evaluate
-    from tfsr.inference.files import open_upscaler
+    from tfsr.inference.files import load
     from tfsr.metrics import BENCHMARK, DIV2K
 
     if args.model:
-        upscale, scale = open_upscaler(args.model, args.scale, args.tile, args.overlap, args.self_ensemble,
-                                       args.backend)
+        upscale = load(args.model, args.scale, strength=args.strength, precision=args.precision, tile=args.tile,
+                       overlap=args.overlap, ensemble=args.self_ensemble, backend=args.backend)
+        scale = upscale.scale
         label = args.model + (" (self-ensemble)" if args.self_ensemble else "")
     else:
         if args.scale is None:

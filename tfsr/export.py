@@ -18,12 +18,15 @@ from tfsr import cli
 
 
 def build_parser():
-    p = cli.parser(__doc__.splitlines()[0], "python -m tfsr.export")
+    p = cli.parser(__doc__.splitlines()[0], cli.program("tfsr.export"))
     p.add_argument("model", help="a preset (e.g. wdsr_b_x4), a .keras file or a SavedModel folder")
     p.add_argument("output", help="a .tflite file, or a folder for a SavedModel")
     p.add_argument("--quantize", default="float32", choices=["float32", "float16", "dynamic", "int8", "int16x8"],
                    help="TFLite weights/activations precision")
     p.add_argument("--scale", type=int, help="the scale to export from a multi-scale (MDSR) model")
+    p.add_argument("--strength", type=float, metavar="S",
+                   help="a preset with a fidelity partner (wdsr_b_x4_photo) at this strength: the two networks' "
+                        "weights blended into one file (1: the preset, 0: its partner)")
     p.add_argument("--calibration", default="sample",
                    help="int8/int16x8 calibration images: sample (bundled), div2k, a benchmark name or a folder")
     p.add_argument("--calibration-degradation", metavar="CHAIN",
@@ -76,7 +79,13 @@ def main(argv=None):
         verify_chain, calibration_chain = map(degradation, input_chains(args))
     except DegradationError as e:
         raise cli.UserError(str(e)) from None
-    model, scale = for_scale(load_model(args.model), args.scale, args.model)
+    if args.strength is not None:
+        from tfsr.inference.files import strength_of
+        from tfsr.models.loading import pretrained
+        model = pretrained(args.model, strength_of(args.model, args.strength))
+    else:
+        model = load_model(args.model)
+    model, scale = for_scale(model, args.scale, args.model)
     verify_on = resolve(args.verify_data, scale, split="valid", data_dir=args.data_dir).degraded(verify_chain)
     held_out = None
     if args.held_out:

@@ -21,7 +21,7 @@ from tfsr.models.presets import PRESETS
 
 
 def build_parser():
-    p = cli.parser(__doc__.splitlines()[0], "python -m tfsr.upscale")
+    p = cli.parser(__doc__.splitlines()[0], cli.program("tfsr.upscale"))
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files or folders of images")
     p.add_argument("--model", help=f"a preset ({', '.join(PRESETS)}), a .keras file, a SavedModel "
                                    "folder or a .tflite file (default: the shipped WDSR-B for --scale)")
@@ -45,6 +45,7 @@ def build_parser():
                         "e.g. --model wdsr_b_x4_real --compare-with wdsr_b_x4")
     p.add_argument("--backend", default="litert", choices=["litert", "function", "keras"],
                    help="inference backend (litert = LiteRT/XNNPACK, the fastest on CPU)")
+    cli.add_model_choices(p, default_precision="auto")
     return p
 
 
@@ -132,12 +133,14 @@ def _size_or_zero(path):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from tfsr.data.images import ImageError, image_size
-    from tfsr.inference.files import open_upscaler
+    from tfsr.inference.files import load
     from tfsr.progress import progress_bar
 
     spec = args.model or f"wdsr_b_x{args.scale or 4}"
-    upscaler, scale = open_upscaler(spec, args.scale, args.tile or None, args.overlap, args.self_ensemble,
-                                    args.backend, keep_grey=True)
+    options = dict(tile=args.tile or None, overlap=args.overlap, ensemble=args.self_ensemble, backend=args.backend,
+                   keep_grey=True)
+    upscaler = load(spec, args.scale, strength=args.strength, precision=args.precision, **options)
+    scale = upscaler.scale
     files, errors = input_files(args.inputs)
     sizes = {}
     for path in files:
@@ -150,18 +153,23 @@ def main(argv=None):
     output = Path(args.output)
     if args.compare_with and not args.compare:
         raise cli.UserError("--compare-with needs --compare PAGE.html")
-    others = {Path(other).name: open_upscaler(other, scale, args.tile or None, args.overlap, args.self_ensemble,
-                                              args.backend, keep_grey=True)[0] for other in args.compare_with}
-    page = ComparePage(Path(spec).name, others) if args.compare else None
+    others = {Path(other).name: load(other, scale, precision=args.precision, **options)
+              for other in args.compare_with}
+    label = Path(spec).name if args.strength is None else f"{Path(spec).name} at strength {args.strength:g}"
+    page = ComparePage(label, others) if args.compare else None
     with progress_bar(total=sum(upscaler.tiles(h, w) for h, w in sizes.values()), unit="tile") as bar:
         done, failed = upscale_files(list(sizes), upscaler, output, args.format, args.png_level, bar,
                                      page and page.add)
     errors += failed
     for path, target, shape in done:
         print(f"{path} -> {target}  ({shape[1]}x{shape[0]}, x{scale})")
-    print(f"upscaled {len(done)} image(s) x{scale} into {output}" + (f"; {len(errors)} failed" if errors else ""))
-    if page:
-        page.write(args.compare, f"{Path(spec).name} x{scale}", scale)
+    failures = f"; {len(errors)} failed" if errors else ""
+    if done:
+        print(f"upscaled {len(done)} image(s) x{scale} into {output} with {upscaler.source}{failures}")
+    else:
+        print(f"upscaled no image{failures}")
+    if page and done:
+        page.write(args.compare, f"{label} x{scale}", scale)
         print(f"before/after page written to {args.compare}")
     return 1 if errors else 0
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from tfsr import cli
-from tfsr.deploy.verify import cpu_description
+from tfsr.inference.cpu import cpu_description
 
 TRAIN_SPEED = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "train_speed.json"
 

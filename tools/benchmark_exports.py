@@ -27,8 +27,9 @@ def main():
     p.add_argument("--json", help="write the results here")
     args = p.parse_args()
 
-    from tfsr.deploy.verify import cpu_description, litert_latency, median_seconds
+    from tfsr.deploy.verify import litert_latency, median_seconds
     from tfsr.inference import make_predictor
+    from tfsr.inference.cpu import cpu_description
     from tfsr.models import load_model
 
     h, w = args.input_size

@@ -147,13 +147,13 @@ def main(argv=None):
 
     from tfsr.data import bicubic_upscale, degradation, image_folder, read_image
     from tfsr.data.images import atomic_output
-    from tfsr.inference import open_upscaler
+    from tfsr.inference import load
     from tfsr.upscale import input_files
 
     methods = {"bicubic": lambda lr, key: bicubic_upscale(_rgb(lr), 4)}
     for item in args.models:
         label, _, spec = item.rpartition("=")
-        upscale = open_upscaler(spec, 4, keep_grey=True)[0]  # as tfsr-upscale gives them to people
+        upscale = load(spec, 4, precision="float32", tile=None, keep_grey=True)  # as tfsr-upscale shows them
         methods[label or spec] = lambda lr, key, upscale=upscale: upscale(_rgb(lr))
     if not args.no_peer:
         peer = RealESRGAN(args.cache)

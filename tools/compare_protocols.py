@@ -47,9 +47,9 @@ def main(argv=None):
     from tfsr.data import bicubic_upscale, degradation, resolve
     from tfsr.data.images import atomic_output
     from tfsr.evaluation import evaluate
-    from tfsr.inference import open_upscaler
+    from tfsr.inference import load
 
-    upscalers = {spec: open_upscaler(spec, args.scale)[0] for spec in args.models}
+    upscalers = {spec: load(spec, args.scale, precision="float32", tile=None) for spec in args.models}
     upscalers = {"bicubic": lambda lr: bicubic_upscale(lr, args.scale), **upscalers}
     scores = {}
     for dataset in args.datasets:

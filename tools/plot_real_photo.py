@@ -42,11 +42,12 @@ def main(argv=None):
 
     from tfsr.data import bicubic_upscale
     from tfsr.data.images import atomic_output
-    from tfsr.inference import open_upscaler
+    from tfsr.inference import load
 
     upscalers = {}
     for spec in args.models:
-        upscalers[spec], scale = open_upscaler(spec)
+        upscalers[spec] = load(spec, precision="float32", tile=None)
+        scale = upscalers[spec].scale
     rows = inputs()
     columns = ["LR input"] + ["bicubic"] + list(upscalers)
     fig, axes = plt.subplots(len(rows), len(columns), figsize=(2.6 * len(columns), 3.0 * len(rows)), dpi=110,

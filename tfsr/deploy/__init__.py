@@ -13,6 +13,6 @@ _WHERE = {
     "export": ("CALIBRATED", "QUANTIZATIONS", "ExportError", "export_savedmodel", "export_tflite", "op_names",
                "read_metadata", "tensor_types", "to_tflite"),
     "quantization": ("fine_tune", "qat_int8", "quantized_graph", "to_int8"),
-    "verify": ("calibration_patches", "compare", "cpu_description"),
+    "verify": ("calibration_patches", "compare"),
 }
 __getattr__ = lazy_attributes(__name__, _WHERE)

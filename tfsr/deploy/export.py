@@ -228,7 +228,8 @@ def export_tflite(model, scale, path, quantize="float32", calibration=None, inpu
     Returns the verification report (also written as ``<path>.json``).
     """
     from tfsr.data.images import atomic_output
-    from tfsr.deploy.verify import compare, cpu_description, litert_latency
+    from tfsr.deploy.verify import compare, litert_latency
+    from tfsr.inference.cpu import cpu_description
 
     if max_psnr_drop is None:
         max_psnr_drop = 0.1 if quantize in CALIBRATED else 0.01

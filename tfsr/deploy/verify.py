@@ -5,9 +5,7 @@ models on real images, the difference in dB, the largest pixel difference,
 the file size, the operators and the LiteRT latency go into a report
 (printed and saved beside the file as JSON).
 """
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -46,29 +44,6 @@ def litert_latency(tflite_bytes, input_size=(128, 128), threads=2, repeat=10):
     """Median milliseconds per LiteRT invoke on one input of ``input_size``."""
     image = np.random.default_rng(0).uniform(0, 255, (1, *input_size, 3)).astype(np.float32)
     return 1000 * median_seconds(LiteRTPredictor(tflite_bytes, num_threads=threads), image, repeat)
-
-
-# The instruction sets that decide XNNPACK's float and int8 convolution speed on x86 and ARM.
-SPEED_FLAGS = ("fma", "avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
-
-
-def cpu_description(cpuinfo=None):
-    """The CPU a latency was measured on: its name and the `SPEED_FLAGS` it has.
-
-    Latencies are only comparable between machines with the same instruction
-    sets: with AVX-512 VNNI, e.g., int8 convolutions run about 3x faster
-    than float32. ``cpuinfo`` is /proc/cpuinfo's text (read when None).
-    """
-    if cpuinfo is None:
-        path = Path("/proc/cpuinfo")
-        cpuinfo = path.read_text() if path.exists() else ""
-    fields = {}
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip().lower(), value.strip())
-    flags = set((fields.get("flags") or fields.get("features") or "").split())
-    return {"cpu": fields.get("model name") or platform.processor() or platform.machine(),
-            "isa": [f for f in SPEED_FLAGS if f in flags]}
 
 
 def compare(keras_model, scale, tflite_bytes, source, input_size=None):

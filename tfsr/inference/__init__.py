@@ -5,7 +5,10 @@
     graph       the export graph every backend runs (weight norm folded, output clipped to [0, 255])
     convert     that graph as a float TFLite file
     predictors  a Keras model through a backend (LiteRT, tf.function, Keras predict)
-    files       what a --model value names (preset, .tflite, .keras, SavedModel), as an `Upscaler`
+    files       `load`: what a --model value names (preset, .tflite, .keras, SavedModel, ncnn), as an `Upscaler`
+    cpu         the CPU's name and instruction sets: which file runs fastest here
+    ncnn        models trained elsewhere (Real-ESRGAN, SPAN) through ncnn, as predictors
+    teaching    teacher sets: degraded LR crops and a trusted upscaler's images of them (tfsr.teach)
 
 Names are imported on first use.
 """
@@ -15,7 +18,7 @@ _WHERE = {
     "runtime": ("KERNELS", "LiteRTPredictor", "Upscaler", "function_predictor", "keras_predictor", "self_ensemble",
                 "upscale_tiled"),
     "predictors": ("BACKENDS", "make_predictor", "upscaler"),
-    "files": ("open_predictor", "open_upscaler"),
+    "files": ("load", "open_predictor"),
     "convert": ("tflite_float32",),
     "graph": ("deployable",),
 }

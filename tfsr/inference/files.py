@@ -1,26 +1,36 @@
-"""What a ``--model`` value names, turned into an `Upscaler`.
+"""The one way in: what a ``--model`` value names, resolved, loaded and returned as a runnable `Upscaler`.
 
-A preset name (``wdsr_b_x4``: its shipped float16 ``.tflite``), a
-``.tflite`` file, a ``.keras`` file or a SavedModel folder. On the LiteRT
-backend a Keras model is converted once and the ``.tflite`` kept in a
-cache keyed by the file's content, so later calls start without
-TensorFlow. The cache is ``$TFSR_CACHE``, else ``$XDG_CACHE_HOME/tfsr``,
-else ``~/.cache/tfsr``; a corrupt entry is rebuilt, and a read-only cache
-only costs the conversion.
+    upscaler = tfsr.load("wdsr_b_x4_real")            # a preset, the file that runs fastest here
+    upscaler = tfsr.load("wdsr_b_x4_photo", strength=0.5)
+    upscaler = tfsr.load("runs/x4/best.keras")          # a .keras file, SavedModel, .tflite, or ncnn model
+    sr = upscaler(image)
+
+A preset runs its verified int8 ``.tflite`` where the CPU has int8 dot
+products (VNNI, AMX, ARM's dot products) and the file passed its checks,
+else its float16 ``.tflite`` (``precision`` chooses). A preset with a
+partner takes a ``strength``: its weights blended with the partner's, one
+network (`tfsr.models.interpolation`). On the LiteRT backend a Keras model
+(or a blend) is converted once and the ``.tflite`` kept in a cache keyed by
+the files' content, so later calls start without TensorFlow. The cache is
+``$TFSR_CACHE``, else ``$XDG_CACHE_HOME/tfsr``, else ``~/.cache/tfsr``; a
+corrupt entry is rebuilt, and a read-only cache only costs the conversion.
 """
 import contextlib
 import hashlib
+import json
 import os
 from pathlib import Path
 
 from tfsr import __version__
 from tfsr.data.images import atomic_output
 from tfsr.errors import ModelError
+from tfsr.inference.cpu import has_int8_dot_products
 from tfsr.inference.ncnn import NcnnPredictor, is_ncnn
 from tfsr.inference.runtime import LiteRTPredictor, Upscaler
-from tfsr.models.presets import get_preset, is_preset, preset_file
+from tfsr.models.presets import PRESETS, PresetError, get_preset, is_preset, preset_file, presets_hint
 
 CONVERSION = "float32-v1"  # bump when the conversion changes: old cache entries are then ignored
+PRECISIONS = ("auto", "float32", "int8")
 
 
 def cache_dir():
@@ -29,19 +39,25 @@ def cache_dir():
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tfsr"
 
 
-def content_key(path, scale):
-    """SHA-256 of a model file (or every file of a SavedModel folder), the scale and the conversion."""
-    digest = hashlib.sha256(f"tfsr {__version__} {CONVERSION} x{scale}".encode())
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        digest.update(str(file.relative_to(path)).encode() if path.is_dir() else b"")
-        digest.update(file.read_bytes())
+def content_key(paths, scale, recipe=""):
+    """SHA-256 of model files (every file of a SavedModel folder), the scale, a recipe and the conversion."""
+    digest = hashlib.sha256(f"tfsr {__version__} {CONVERSION} x{scale} {recipe}".encode())
+    for path in [paths] if isinstance(paths, Path) else paths:
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            digest.update(str(file.relative_to(path)).encode() if path.is_dir() else b"")
+            digest.update(file.read_bytes())
     return digest.hexdigest()
 
 
-def cached_conversion(path, scale, num_threads=None):
-    """(LiteRT predictor, scale) of a Keras model, converted once and cached."""
-    cached = cache_dir() / f"{content_key(path, scale)}.tflite"
+def cached_conversion(paths, scale, num_threads=None, make_model=None, recipe=""):
+    """(LiteRT predictor, scale) of a Keras model, converted once and cached.
+
+    ``paths`` are the files it is made from; ``make_model()`` makes it (default: load the one path), and
+    ``recipe`` says how, for the cache key.
+    """
+    paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+    cached = cache_dir() / f"{content_key(paths, scale, recipe)}.tflite"
     if cached.is_file():
         try:
             return LiteRTPredictor.from_file(cached, num_threads)
@@ -50,7 +66,8 @@ def cached_conversion(path, scale, num_threads=None):
                 cached.unlink(missing_ok=True)  # corrupt entry: rebuild it
     from tfsr.inference.convert import tflite_float32
     from tfsr.models.loading import for_scale, load_model
-    model, scale = for_scale(load_model(path), scale, str(path))
+    model = make_model() if make_model else load_model(paths[0])
+    model, scale = for_scale(model, scale, str(paths[0]))
     data = tflite_float32(model)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -61,50 +78,120 @@ def cached_conversion(path, scale, num_threads=None):
     return LiteRTPredictor(data, num_threads), scale
 
 
-def model_path(spec, scale=None, backend="litert"):
-    """The file a ``--model`` value names: a preset's (its float16 ``.tflite`` on LiteRT, else its ``.keras``),
-    or the path itself; `ModelError` if there is none."""
+def verified_int8(name):
+    """A preset's int8 file if it is on this machine and its report says it passed its checks, else None."""
+    try:
+        path = preset_file(name, "int8")
+    except PresetError:
+        return None
+    report = path.with_name(path.name + ".json")
+    try:
+        return path if json.loads(report.read_text()).get("passed") else None
+    except (OSError, ValueError):
+        return None
+
+
+def preset_path(name, scale=None, backend="litert", precision="auto"):
+    """The file of a preset that runs: int8 (``precision`` auto where int8 is fast here, or int8), float16
+    ``.tflite`` (float32 compute) on LiteRT, its ``.keras`` on the other backends."""
+    preset = get_preset(name)
+    if scale is not None and scale != preset.scale:
+        raise ModelError(f"{name}: this preset upscales x{preset.scale}, not x{scale}")
+    if precision not in PRECISIONS:
+        raise ModelError(f"--precision is one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if backend != "litert":
+        return preset_file(name, "keras")
+    if precision != "float32":
+        int8 = verified_int8(name)
+        if int8 is not None and (precision == "int8" or has_int8_dot_products()):
+            return int8
+        if precision == "int8":
+            raise ModelError(f"{name}: no verified int8 file on this machine (make one with tfsr-export {name} "
+                             f"OUT.tflite --quantize int8)")
+    return preset_file(name, "float16")
+
+
+def model_path(spec, scale=None, backend="litert", precision="auto"):
+    """The file a ``--model`` value names: a preset's (`preset_path`) or the path itself; `ModelError` if none."""
     if is_preset(spec):
-        preset = get_preset(spec)
-        if scale is not None and scale != preset.scale:
-            raise ModelError(f"{spec}: this preset upscales x{preset.scale}, not x{scale}")
-        return preset_file(spec, "float16" if backend == "litert" else "keras")
+        return preset_path(spec, scale, backend, precision)
     path = Path(spec)
     if not path.exists():
-        raise ModelError(f"{path}: no such file or folder")
+        raise ModelError(f"{spec}: no such file or folder, and not a preset ({presets_hint(spec)})")
     return path
 
 
-def open_predictor(spec, scale=None, backend="litert", num_threads=None):
-    """(predictor, scale) for a ``--model`` value; ``scale`` None accepts the model's own."""
+def _blend(name, strength, scale, backend, num_threads):
+    """(predictor, scale) of preset ``name`` blended with its partner at ``strength`` (0 < strength < 1)."""
+    from tfsr.models.loading import pretrained
+    files = [preset_file(name, "keras"), preset_file(get_preset(name).partner, "keras")]
+    if backend == "litert":
+        return cached_conversion(files, scale, num_threads, lambda: pretrained(name, strength), f"strength {strength!r}")
+    from tfsr.inference.predictors import make_predictor
+    from tfsr.models.loading import for_scale
+    model, scale = for_scale(pretrained(name, strength), scale, name)
+    return make_predictor(model, backend), scale
+
+
+def strength_of(spec, strength):
+    """The strength a preset runs at: ``strength``, else its default; `ModelError` where there is no slider."""
+    partner = is_preset(spec) and get_preset(spec).partner
+    if strength is None:
+        return get_preset(spec).strength if partner else None
+    if not partner:
+        with_slider = ", ".join(p.name for p in PRESETS.values() if p.partner) or "none yet"
+        raise ModelError(f"{spec}: --strength needs a preset with a fidelity partner ({with_slider})")
+    if not 0.0 <= strength <= 1.0:
+        raise ModelError(f"--strength {strength}: must be between 0 (faithful) and 1 (the most detail)")
+    return float(strength)
+
+
+def open_predictor(spec, scale=None, backend="litert", num_threads=None, precision="auto", strength=None):
+    """(predictor, scale, the file or blend that runs) for a ``--model`` value; ``scale`` None accepts the
+    model's own."""
     if is_ncnn(spec):
         predictor = NcnnPredictor(spec, num_threads or 1)
         if scale is not None and scale != predictor.scale:
             raise ModelError(f"{spec}: the model upscales x{predictor.scale}, not x{scale}")
-        return predictor, predictor.scale
-    path = model_path(spec, scale, backend)
+        return predictor, predictor.scale, str(spec)
+    strength = strength_of(spec, strength)
+    if strength is not None and strength not in (0.0, 1.0):
+        if precision == "int8":
+            raise ModelError(f"{spec} at strength {strength:g}: no int8 file (make one with tfsr-export {spec} "
+                             f"OUT.tflite --strength {strength:g} --quantize int8)")
+        predictor, scale = _blend(spec, strength, scale, backend, num_threads)
+        return predictor, scale, f"{spec} at strength {strength:g}"
+    if strength == 0.0:
+        spec = get_preset(spec).partner
+    path = model_path(spec, scale, backend, precision)
     if path.suffix == ".tflite":
         if backend != "litert":
             raise ModelError(f"{path}: a .tflite file runs on LiteRT only (not --backend {backend})")
         predictor, found = LiteRTPredictor.from_file(path, num_threads)
         if scale is not None and scale != found:
             raise ModelError(f"{path}: the model upscales x{found}, not x{scale}")
-        return predictor, found
+        return predictor, found, str(path)
     if backend == "litert":
-        return cached_conversion(path, scale, num_threads)
+        return (*cached_conversion(path, scale, num_threads), str(path))
     from tfsr.inference.predictors import make_predictor
     from tfsr.models.loading import for_scale, load_model
     model, scale = for_scale(load_model(path), scale, str(path))
-    return make_predictor(model, backend), scale
+    return make_predictor(model, backend), scale, str(path)
 
 
-def open_upscaler(spec, scale=None, tile=None, overlap=16, ensemble=False, backend="litert", keep_grey=False):
-    """(`Upscaler`, scale) for a ``--model`` value (``keep_grey``: see `Upscaler`).
+def load(spec, scale=None, *, strength=None, precision="auto", tile=256, overlap=16, ensemble=False,
+         backend="litert", keep_grey=False, num_threads=None):
+    """A runnable `Upscaler` for a preset name, a model file or an ncnn model, resolved and loaded in one pass.
 
-    A ``.tflite`` with a fixed input size is always tiled, with tiles that
-    fit its input once ``overlap`` context is added on each side.
+    ``scale`` picks an MDSR branch and is checked against single-scale models;
+    ``strength`` (presets with a partner) goes from the partner's fidelity (0)
+    to the preset's detail (1); ``precision``: auto, float32 or int8 (presets);
+    ``tile``/``overlap``: LR tiles with context (None: the whole image);
+    ``keep_grey``: see `Upscaler`. A ``.tflite`` with a fixed input size is
+    always tiled, with tiles that fit its input once ``overlap`` context is
+    added on each side. ``upscaler.source`` names what runs.
     """
-    predictor, scale = open_predictor(spec, scale, backend)
+    predictor, scale, source = open_predictor(spec, scale, backend, num_threads, precision, strength)
     fixed = getattr(predictor, "fixed", None)
     if fixed:
         fits = min(fixed) - 2 * overlap
@@ -112,4 +199,4 @@ def open_upscaler(spec, scale=None, tile=None, overlap=16, ensemble=False, backe
             raise ModelError(f"{spec}: its fixed {fixed[1]}x{fixed[0]} input leaves no room for "
                              f"--overlap {overlap} on each side")
         tile = min(tile or fits, fits)
-    return Upscaler(predictor, scale, tile, overlap, ensemble, keep_grey), scale
+    return Upscaler(predictor, scale, tile, overlap, ensemble, keep_grey, source=source)

@@ -220,11 +220,19 @@ class Upscaler:
         tile: LR tile size (None runs the whole image at once).
         overlap: LR context added around each tile and cropped off after.
         ensemble: average the 8 flips/rotations (EDSR+), 8x slower.
+        source: what runs, for summaries (`tfsr.load` sets it).
     """
 
-    def __init__(self, predict, scale, tile=None, overlap=16, ensemble=False, keep_grey=False):
+    def __init__(self, predict, scale, tile=None, overlap=16, ensemble=False, keep_grey=False, source=None):
         self.scale, self.tile, self.overlap, self.keep_grey = scale, tile, overlap, keep_grey
         self.predict = self_ensemble(predict) if ensemble else predict
+        self.source = source  # what runs: a file, or a preset at a strength
+
+    @classmethod
+    def from_preset(cls, name, **options):
+        """The `Upscaler` of a preset (or any model `tfsr.load` takes): keras-hub's ``from_preset``."""
+        from tfsr.inference.files import load  # files builds Upscalers: imported when asked for
+        return load(name, **options)
 
     def tiles(self, height, width):
         """How many tiles an image of this LR size is cut into."""

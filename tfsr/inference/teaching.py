@@ -67,8 +67,8 @@ class Teacher:
             source = wheel_description(self.predict.wheel) if self.predict.wheel else None
         else:
             from tfsr.inference.files import model_path, open_predictor
-            self.predict, self.scale = open_predictor(spec, None, "litert", threads)
-            files, source = [model_path(spec)], "tfsr"
+            self.predict, self.scale, _ = open_predictor(spec, None, "litert", threads, precision="float32")
+            files, source = [model_path(spec, precision="float32")], "tfsr"
         self.record = {"spec": self.spec, "scale": self.scale, "from": source, "licence": licence or "not stated",
                        "files": {Path(f).name: _sha256(f) for f in files}}
 

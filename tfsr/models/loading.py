@@ -10,8 +10,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfsr.errors import ModelError
+from tfsr.models.interpolation import interpolate
 from tfsr.models.mdsr import select_scale
-from tfsr.models.presets import is_preset, preset_file
+from tfsr.models.presets import get_preset, is_preset, preset_file
 
 
 def load_model(path):
@@ -103,6 +104,18 @@ def for_scale(model, scale=None, path=None):
     return model, scale
 
 
-def pretrained(name):
-    """The shipped Keras model of preset ``name`` (e.g. ``"wdsr_b_x4"``), ready to use or fine-tune."""
-    return load_model(preset_file(name, "keras"))
+def pretrained(name, strength=None):
+    """The shipped Keras model of preset ``name`` (e.g. ``"wdsr_b_x4"``), ready to use or fine-tune.
+
+    ``strength`` (a preset with a partner): its weights blended with the
+    partner's, ``strength * preset + (1 - strength) * partner``; 1 is the
+    preset, 0 the partner.
+    """
+    if strength is None or strength == 1:
+        return load_model(preset_file(name, "keras"))
+    partner = get_preset(name).partner
+    if partner is None:
+        raise ModelError(f"{name}: no fidelity partner to blend with (no --strength)")
+    if strength == 0:
+        return load_model(preset_file(partner, "keras"))
+    return interpolate(load_model(preset_file(name, "keras")), load_model(preset_file(partner, "keras")), strength)

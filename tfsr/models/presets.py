@@ -26,6 +26,8 @@ class Preset:
     scale: int
     description: str
     inputs: str = "bicubic"  # the degradation chain it was trained for (`tfsr.data.degradations`)
+    partner: str = None  # the same network with faithful weights: --strength blends towards it (0: the partner)
+    strength: float = 1.0  # the default --strength (1: this preset's own weights)
 
 
 _REAL = ("for real photos: fine-tuned on the mixed degradation chain (clean, JPEG, blur + noise + JPEG, BSRGAN, "
@@ -71,7 +73,14 @@ def get_preset(name):
     try:
         return PRESETS[name]
     except KeyError:
-        raise PresetError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}") from None
+        raise PresetError(f"unknown preset {name!r}; {presets_hint(name)}") from None
+
+
+def presets_hint(name):
+    """``choose from a, b, c`` and, for a near miss, ``(did you mean b?)``."""
+    import difflib
+    close = difflib.get_close_matches(str(name), PRESETS, n=1, cutoff=0.6)
+    return f"presets: {', '.join(PRESETS)}" + (f" (did you mean {close[0]}?)" if close else "")
 
 
 def preset_file(name, fmt="keras"):
