@@ -64,3 +64,26 @@ def test_keras_metrics_agree_with_numpy(rng, convention):
         for metric, reference in ((PSNR(3, convention), psnr), (SSIM(3, convention), ssim)):
             metric.update_state(hr[None], sr[None])
             assert float(metric.result()) == pytest.approx(reference(sr, hr, 3, convention), abs=1e-9)
+
+
+def test_detail_scores_measure_laplacian_energy_where_the_photo_is_textured_and_where_it_is_flat():
+    from tfsr.detail import FLOOR, detail_scores, laplacian_energy
+    board = 128 + 2.0 * (np.indices((48, 64)).sum(axis=0) % 2 * 2 - 1)  # +-2 grey levels
+    # every pixel of a checkerboard has its 4 neighbours on the other side: a response of 8 * 2, squared
+    np.testing.assert_allclose(laplacian_energy(np.repeat(board[..., None], 3, -1)), np.full((3, 4), 256.0))
+    rng = np.random.default_rng(0)
+    hr = np.full((64, 96, 3), 120.0)
+    hr[:, 48:] += rng.normal(0, 20, (64, 48, 3))  # 16x16 blocks: 3 columns flat, 3 textured
+    hr = np.clip(np.round(hr), 0, 255)
+    assert detail_scores(hr, hr) == {"texture": 0.0, "flat": 0.0}
+    blurred = hr.copy()
+    blurred[1:-1, 1:-1] = sum(hr[1 + dy:63 + dy, 1 + dx:95 + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)) / 9
+    scores = detail_scores(blurred, hr)
+    assert scores["texture"] < -1.0 and scores["flat"] == 0.0  # a blur adds nothing where it is flat
+    grainy = hr.copy()
+    grainy[:, :32] += rng.normal(0, 3, (64, 32, 3))  # grain in the 8 flattest blocks (the 7 scored among them)
+    scores = detail_scores(grainy, hr)
+    assert scores["texture"] == 0.0
+    energy = laplacian_energy(grainy)[:, :2]
+    assert scores["flat"] == pytest.approx(np.log10(energy / FLOOR).mean(), abs=0.05)
+    assert 3 < scores["flat"] < 4  # grain of 3 grey levels against a flat floor of 0.01

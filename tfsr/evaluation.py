@@ -9,9 +9,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tfsr.color import as_uint8
 from tfsr.data.images import atomic_output, read_image, write_image
 from tfsr.metrics import BENCHMARK, psnr, ssim
-from tfsr.no_reference import as_uint8, no_reference_scores, scored_mean
+from tfsr.no_reference import no_reference_scores, scored_mean
 from tfsr.progress import progress_bar
 
 FULL_REFERENCE = ("psnr", "ssim")

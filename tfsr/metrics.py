@@ -22,8 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfsr.color import GRAY_WEIGHTS, Y_WEIGHTS, luma, rgb_to_y
-from tfsr.no_reference import as_uint8
+from tfsr.color import GRAY_WEIGHTS, Y_WEIGHTS, as_uint8, luma, rgb_to_y
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,8 @@ metrics) so that ``tfsr-upscale --compare`` scores its pages without it.
 
 import math
 
-import numpy as np
-
 from tfsr.niqe import niqe
 from tfsr.spectrum import grid_peak
-
-
-def as_uint8(image):
-    """An SR image as it is saved and scored: rounded half up, clipped to uint8."""
-    return np.clip(np.floor(np.asarray(image, np.float64) + 0.5), 0, 255).astype(np.uint8)
 
 
 def no_reference_scores(sr, scale, metrics):

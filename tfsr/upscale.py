@@ -184,8 +184,9 @@ class ComparePage:
         self.label, self.others, self.items, self.rows = label, others or {}, [], []
 
     def add(self, path, image, sr):
+        from tfsr.color import as_uint8
         from tfsr.data import bicubic_upscale
-        from tfsr.no_reference import as_uint8, no_reference_scores
+        from tfsr.no_reference import no_reference_scores
         from tfsr.report import comparison_item
 
         def rgb(x):

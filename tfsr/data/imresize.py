@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from tfsr.color import as_uint8
+
 
 def _cubic(x):
     """Keys cubic convolution kernel with a = -0.5 (MATLAB's ``cubic``)."""
@@ -52,7 +54,7 @@ def _resize_axis(image, axis, out_length, scale, round_to_uint8):
     for k in range(weights.shape[1]):  # accumulate tap by tap, as MATLAB's mex does
         out += weights[:, k][extra] * source[indices[:, k]]
     if round_to_uint8:
-        out = np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)
+        out = as_uint8(out)
     return np.moveaxis(out, 0, axis)
 
 

@@ -9,9 +9,10 @@ import time
 
 import numpy as np
 
+from tfsr.color import as_uint8
 from tfsr.evaluation import evaluate
 from tfsr.inference.runtime import LiteRTPredictor, Upscaler, function_predictor, upscale_tiled
-from tfsr.no_reference import as_uint8, no_reference_scores, scored_mean
+from tfsr.no_reference import no_reference_scores, scored_mean
 
 _MARGIN = 16
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfsr.color import luma
+from tfsr.color import as_uint8, luma
 from tfsr.data.imresize import imresize
 from tfsr.errors import ModelError
 from tfsr.quiet import quiet_stderr
@@ -205,7 +205,7 @@ def upscale_tiled(image, predict, scale, tile=None, margin=16, on_tile=None):
         for x0, x1, wx0, wx1 in cols:
             sr = predict(image[None, wy0:wy1, wx0:wx1])[0]
             core = sr[(y0 - wy0) * scale:(y1 - wy0) * scale, (x0 - wx0) * scale:(x1 - wx0) * scale]
-            out[y0 * scale:y1 * scale, x0 * scale:x1 * scale] = np.clip(np.floor(core + 0.5), 0, 255)
+            out[y0 * scale:y1 * scale, x0 * scale:x1 * scale] = as_uint8(core)
             if on_tile:
                 on_tile()
     return out
@@ -253,7 +253,7 @@ class Upscaler:
         rgb = np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image[..., :3]
         sr = upscale_tiled(rgb, self.predict, self.scale, self.tile, self.overlap, on_tile)
         if image.shape[-1] == 1 or (self.keep_grey and (rgb[..., :1] == rgb[..., 1:]).all()):
-            gray = np.clip(np.floor(luma(sr) + 0.5), 0, 255).astype(np.uint8)[..., None]
+            gray = as_uint8(luma(sr))[..., None]
             if image.shape[-1] == 1:
                 return gray
             sr = np.repeat(gray, 3, axis=-1)

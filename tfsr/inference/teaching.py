@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfsr.color import as_uint8
 from tfsr.data.images import DataError, atomic_output, image_size, read_image, write_image
 from tfsr.data.imresize import imresize
 from tfsr.data.sources import combined, split_held_out
@@ -75,7 +76,7 @@ class Teacher:
     def __call__(self, lr):
         """The teacher's uint8 image of a uint8 LR image."""
         sr = self.predict(lr[None].astype(np.float32))[0]
-        return np.clip(np.floor(sr + 0.5), 0, 255).astype(np.uint8)
+        return as_uint8(sr)
 
 
 def _sha256(path):

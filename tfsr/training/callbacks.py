@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfsr import progress
+from tfsr.color import as_uint8
 from tfsr.data.images import atomic_output
 
 
@@ -291,7 +292,7 @@ class Validation(keras.callbacks.Callback):
         from tfsr.no_reference import no_reference_scores, scored_mean
         rows = []
         for lr, _ in self.val_data:
-            sr = np.clip(np.floor(self.evaluator(lr, training=False).numpy()[0] + 0.5), 0, 255)
+            sr = as_uint8(self.evaluator(lr, training=False).numpy()[0])
             rows.append(no_reference_scores(sr, sr.shape[0] // lr.shape[1], ("niqe", "grid")))
         return {"val_niqe": scored_mean(r["niqe"] for r in rows), "val_grid_peak": scored_mean(r["grid"] for r in rows)}
 

@@ -69,9 +69,11 @@ def blend_outputs(gan_upscale, l1_upscale, weight):
     """An upscaler whose image is ``weight * GAN's + (1 - weight) * L1's``, rounded to uint8."""
     import numpy as np
 
+    from tfsr.color import as_uint8
+
     def upscale(lr):
         mix = weight * gan_upscale(lr).astype(np.float32) + (1 - weight) * l1_upscale(lr).astype(np.float32)
-        return np.clip(np.floor(mix + 0.5), 0, 255).astype(np.uint8)
+        return as_uint8(mix)
     return upscale
 
 
