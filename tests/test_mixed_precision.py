@@ -97,10 +97,50 @@ def test_a_skipped_float16_step_still_counts():
             np.testing.assert_array_equal(value, variable.numpy())
 
 
-def test_float16_is_chosen_by_name_and_auto_is_bfloat16_on_a_cpu():
-    assert compute_dtype("float16") == "float16" and compute_dtype(None) == "float32"
-    expected = "float16" if tf.config.list_physical_devices("GPU") else "bfloat16"
-    assert compute_dtype("auto") == compute_dtype(True) == expected
+def measured(float32, bfloat16):
+    """An injected measurement: a step's seconds per dtype, counting its calls."""
+    calls = []
+
+    def measure(config, dtype):
+        calls.append(dtype)
+        return {"float32": float32, "bfloat16": bfloat16}[dtype]
+    measure.calls = calls
+    return measure
+
+
+@pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="on a GPU, auto is float16")
+@pytest.mark.parametrize("float32, bfloat16, chosen", [(1.0, 2.3, "float32"), (1.0, 0.6, "bfloat16"),
+                                                       (1.0, 1.0, "float32")])
+def test_auto_never_picks_the_precision_this_cpu_measured_slower(tmp_path, monkeypatch, float32, bfloat16, chosen):
+    monkeypatch.setenv("TFSR_CACHE", str(tmp_path))
+    config = TrainConfig(arch="wdsr_b", blocks=2, features=16, mixed_precision="auto").resolved()
+    lines, measure = [], measured(float32, bfloat16)
+    assert compute_dtype(config, lines.append, measure) == chosen
+    assert measure.calls == ["float32", "bfloat16"]
+    assert lines == [f"mixed precision auto: {chosen} (a step took {float32:.2f} s in float32, {bfloat16:.2f} s "
+                     f"in bfloat16 on {lines[0].split(' on ', 1)[1]}"]
+    assert compute_dtype(config, lines.append, measured(9.0, 0.1)) == chosen  # cached for this CPU and network
+    other = TrainConfig(arch="wdsr_b", blocks=3, features=16, mixed_precision="auto").resolved()
+    assert compute_dtype(other, lines.append, measured(9.0, 0.1)) == "bfloat16"  # another network: measured anew
+
+
+@pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="on a GPU, auto is float16")
+def test_an_explicit_bfloat16_that_measured_slower_is_kept_with_a_one_line_warning(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFSR_CACHE", str(tmp_path))
+    lines = []
+    config = TrainConfig(arch="wdsr_b", blocks=2, features=16, mixed_precision="bfloat16").resolved()
+    assert compute_dtype(config, lines.append, measured(1.0, 2.2)) == "bfloat16"
+    assert len(lines) == 1 and lines[0].startswith("warning: bfloat16 measured 2.2x slower a step than float32")
+    assert compute_dtype(TrainConfig(mixed_precision="float16"), lines.append) == "float16"
+    assert compute_dtype(TrainConfig(), lines.append) == "float32" and len(lines) == 1
+
+
+def test_a_step_is_timed_on_the_runs_network_and_batch_in_the_dtype_asked_for():
+    from tfsr.training.precision import step_seconds
+    ticks = iter(range(100))
+    config = TrainConfig(arch="wdsr_b", blocks=1, features=8, batch_size=2, patch_size=8).resolved()
+    assert step_seconds(config, "bfloat16", steps=3, clock=lambda: 2.0 * next(ticks)) == 2.0
+    assert keras.mixed_precision.global_policy().name == "float32"  # the policy is put back
 
 
 def test_resume_under_float16_is_exact_and_keeps_the_loss_scale(tmp_path):

@@ -44,5 +44,5 @@ def detail_scores(sr, hr, block=BLOCK, share=SHARE):
     hr_energy = np.maximum(laplacian_energy(hr, block), FLOOR).ravel()
     ratio = np.log10(sr_energy / hr_energy)
     order = np.argsort(hr_energy, kind="stable")
-    count = max(1, int(round(share * order.size)))
+    count = max(1, round(share * order.size))
     return {"texture": float(ratio[order[-count:]].mean()), "flat": float(ratio[order[:count]].mean())}

@@ -39,7 +39,7 @@ from tfsr.training.assembly import (
 from tfsr.training.config import ConfigError, check_resumable, write_config
 from tfsr.training.growing import copy_matching_layers
 from tfsr.training.optimization import parse_duration
-from tfsr.training.precision import dtype_policy
+from tfsr.training.precision import compute_dtype, dtype_policy
 from tfsr.training.summaries import end_summary, start_summary, validation_identity
 from tfsr.training.workers import lost_peer_message, strategy_for, worker_count, worker_index
 
@@ -82,7 +82,7 @@ def train(config, resume=False, log=print, extra_callbacks=()):
     started = time.monotonic()
     config = config.resolved()
     config.validate()
-    with dtype_policy(config.mixed_precision):
+    with dtype_policy(compute_dtype(config, log)):
         return _train(config, resume, log, extra_callbacks, started)
 
 
