@@ -47,15 +47,16 @@ import math
 import keras
 import numpy as np
 
+from tfsr.compat import inbound_arguments, inbound_tensors, producer
 from tfsr.layers import ChannelSlice, Offset, PixelShuffle
 
 
 def _inputs(layer):
-    return list(layer._inbound_nodes[0].input_tensors)
+    return inbound_tensors(layer)
 
 
 def _producer(tensor):
-    return tensor._keras_history.operation
+    return producer(tensor)
 
 
 def _readers(graph, tensor):
@@ -148,7 +149,7 @@ def _rebuild(graph, replace):
         if isinstance(layer, keras.layers.InputLayer):
             new[id(layer.output)] = keras.Input(batch_shape=layer.batch_shape, name=layer.name)
             continue
-        args = keras.tree.map_structure(lambda t: new[id(t)], layer._inbound_nodes[0].arguments.args)
+        args = keras.tree.map_structure(lambda t: new[id(t)], inbound_arguments(layer))
         output = replace(layer, args)
         if output is None:
             copy = layer.__class__.from_config(layer.get_config())

@@ -13,6 +13,8 @@ import re
 import keras
 from keras import ops
 
+from tfsr.compat import moving_averages
+
 SCHEDULES = ("step", "cosine")
 
 
@@ -67,7 +69,7 @@ class AveragingAdam(keras.optimizers.Adam):
     def _update_model_variables_moving_average(self, trainable_variables):
         step = ops.cast(self.iterations, "float32")
         momentum = ops.minimum(self.ema_momentum, (1.0 + step) / (10.0 + step))
-        for variable, average in zip(trainable_variables, self._model_variables_moving_average):
+        for variable, average in zip(trainable_variables, moving_averages(self)):
             if average is not None:
                 m = ops.cast(momentum, variable.dtype)
                 average.assign(m * average + (1.0 - m) * variable)

@@ -22,6 +22,7 @@ import keras
 import tensorflow as tf
 from keras import tree
 
+from tfsr.compat import distribute_strategy
 from tfsr.models.mdsr import branch_scales, select_scale
 
 
@@ -46,7 +47,7 @@ class Trainer(keras.Model):
         return logs
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        if self._distribute_strategy is None:
+        if distribute_strategy(self) is None:
             return  # Keras builds on the first step; taking a batch here would start the data over
         if iterator is not None:
             for _, _, batches in iterator:

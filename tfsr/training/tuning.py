@@ -15,8 +15,8 @@ from pathlib import Path
 
 import keras
 import keras_tuner as kt
-from keras_tuner.src import config as kt_config
 
+from tfsr.compat import quiet_keras_tuner
 from tfsr.data.images import atomic_output
 from tfsr.models import build
 from tfsr.models.complexity import count_params, flops_per_lr_pixel
@@ -35,7 +35,7 @@ DEFAULT_SPACES = {
 }
 TUNERS = {"random": kt.oracles.RandomSearchOracle, "hyperband": kt.oracles.HyperbandOracle,
           "bayesian": kt.oracles.BayesianOptimizationOracle}
-kt_config.DEBUG = False  # a budget rejection is a one-line message, not a traceback
+quiet_keras_tuner()  # a budget rejection is a one-line message, not a traceback
 OBJECTIVE = kt.Objective("val_psnr", direction="max")
 
 
