@@ -1,12 +1,15 @@
-"""Every command's --help: each flag explained, each default shown once."""
+"""Every command's --help: each flag explained, each default shown once, fast, under the name the user typed."""
 
 import argparse
 import importlib
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-COMMANDS = ("train", "evaluate", "upscale", "tune", "export", "import_weights", "ship", "interpolate")
+COMMANDS = ("train", "evaluate", "upscale", "tune", "export", "import_weights", "ship", "interpolate", "teach")
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -22,3 +25,20 @@ def test_every_flag_has_help_and_one_default(command):
         assert "(default: None)" not in shown and "(default: False)" not in shown, shown
     text = parser.format_help()
     assert not re.search(r"\(default: [^)]*\)\s*\(default", text)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_imports_no_tensorflow_and_names_the_command_as_typed(command):
+    code = (f"import sys; sys.argv[0] = {'/venv/bin/tfsr-' + command.replace('_', '-')!r}\n"
+            f"from tfsr import {command} as c\n"
+            "try:\n    c.main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.startswith(f"usage: tfsr-{command.replace('_', '-')} ")
+    assert out.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_the_help_lists_the_registrys_architectures():
+    from tfsr.models import ARCHITECTURES, ARCHS
+    assert ARCHITECTURES == tuple(ARCHS)

@@ -88,7 +88,8 @@ class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
 def program(module):
     """The command's name as the user typed it: ``tfsr-train`` from the console script, else ``python -m tfsr.train``."""
     typed = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    return typed if typed.startswith("tfsr-") else f"python -m {module}"
+    script = "tfsr-" + module.split(".")[-1].replace("_", "-")
+    return script if typed == script else f"python -m {module}"
 
 
 def parser(description, prog):

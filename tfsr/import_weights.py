@@ -13,7 +13,7 @@ from tfsr import cli
 
 
 def build_parser():
-    p = cli.parser(__doc__.splitlines()[0], "python -m tfsr.import_weights")
+    p = cli.parser(__doc__.splitlines()[0], cli.program("tfsr.import_weights"))
     p.add_argument("src", help="the weights file (.h5 or .pt/.pth)")
     p.add_argument("--format", required=True, choices=["krasserm", "edsr-pytorch"],
                    help="krasserm/super-resolution Keras 2 .h5, or an EDSR-PyTorch state dict")

@@ -17,7 +17,7 @@ from tfsr import cli
 
 
 def build_parser():
-    p = cli.parser(__doc__.splitlines()[0], "python -m tfsr.interpolate")
+    p = cli.parser(__doc__.splitlines()[0], cli.program("tfsr.interpolate"))
     p.add_argument("model", help="the model whose share is --weight (a preset, .keras file or run's best.keras)")
     p.add_argument("other", help="the same network with other weights (share 1 - weight)")
     p.add_argument("--weight", type=float, required=True, help="MODEL's share, 0 to 1")

@@ -20,7 +20,7 @@ from tfsr import cli
 
 
 def build_parser():
-    p = cli.parser(__doc__.splitlines()[0], "python -m tfsr.ship")
+    p = cli.parser(__doc__.splitlines()[0], cli.program("tfsr.ship"))
     p.add_argument("model", help="a run folder (its best.keras), a single-scale .keras file, or a preset (to remake "
                                  "its files)")
     p.add_argument("--name", help="the preset name the files take (default: the preset's, the run folder's or the "

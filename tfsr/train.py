@@ -21,8 +21,9 @@ def add_data_arguments(p):
     """The data and validation flags, shared with ``tfsr.tune``."""
     recipe = "default: the architecture's paper recipe"
     p.add_argument("--dataset", default="div2k",
-                   help="div2k, sample (bundled photos), tfds:div2k/bicubic_x4, or a folder of images "
-                        "(HR only, or HR/ with LR_bicubic/X<s>/)")
+                   help="div2k, sample (bundled photos), tfds:div2k/bicubic_x4, a folder of images (HR only, or "
+                        "HR/ with LR_bicubic/X<s>/), several folders as one (a,b), or a teacher set made by "
+                        "tfsr.teach (its LR as made, the teacher's images as targets, its held-out crops validating)")
     p.add_argument("--data-dir", help="root of the datasets (default: $TFSR_DATA_DIR or ~/.tfsr/datasets)")
     p.add_argument("--degradation", default="bicubic", metavar="CHAIN",
                    help="how training LR patches are made: bicubic (the dataset's LR, the benchmarks' protocol), "
@@ -72,10 +73,10 @@ def add_data_arguments(p):
 
 
 def build_parser():
-    from tfsr.models import ARCHS
-    p = cli.parser(__doc__.splitlines()[0], "python -m tfsr.train")
+    from tfsr.models import ARCHITECTURES
+    p = cli.parser(__doc__.splitlines()[0], cli.program("tfsr.train"))
     recipe = "default: the architecture's paper recipe"
-    p.add_argument("--arch", default="wdsr_b", choices=list(ARCHS), help="architecture")
+    p.add_argument("--arch", default="wdsr_b", choices=ARCHITECTURES, help="architecture")
     p.add_argument("--scale", type=int, default=4, choices=[2, 3, 4, 8],
                    help="upscaling factor (MDSR trains x2/x3/x4 together and validates at this one)")
     add_data_arguments(p)
@@ -108,6 +109,9 @@ def build_parser():
     p.add_argument("--teacher", nargs="+", metavar="MODEL",
                    help="distil: train on these models' blended images of each LR patch instead of its HR "
                         "(presets or .keras files, e.g. a GAN and an L1 model)")
+    p.add_argument("--teacher-share", type=float, metavar="P",
+                   help="on a teacher set: the share of crops trained towards the teacher's images, the rest towards "
+                        "the photo's own (fixed per crop; default 1)")
     p.add_argument("--teacher-weights", type=float, nargs="+", metavar="W",
                    help="each teacher's share of the blend, summing to 1 (default: equal shares)")
     p.add_argument("--eval-every", type=int, default=1000, help="validate every N steps")
@@ -153,9 +157,9 @@ def read_config_file(path):
 
 def config_from_args(argv):
     """TrainConfig from defaults, then --config FILE, then explicit flags; and --resume."""
-    from tfsr.training.config import ConfigError, TrainConfig, resumed_config
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # first: --help and bad flags cost no TensorFlow
+    from tfsr.training.config import ConfigError, TrainConfig, resumed_config
     given = {dest: getattr(args, dest) for dest in cli.explicit_options(parser, argv) if dest not in NOT_OPTIONS}
     if args.cache == "none":
         given["cache"] = None

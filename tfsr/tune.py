@@ -17,7 +17,7 @@ from tfsr.train import add_data_arguments, read_config_file
 
 
 def build_parser():
-    p = cli.parser(__doc__.splitlines()[0], "python -m tfsr.tune")
+    p = cli.parser(__doc__.splitlines()[0], cli.program("tfsr.tune"))
     p.add_argument("--arch", required=True, choices=["edsr", "wdsr_a", "wdsr_b"], help="family to sweep")
     p.add_argument("--scale", type=int, default=4, choices=[2, 3, 4, 8], help="upscaling factor")
     p.add_argument("--tuner", default="random", choices=["random", "hyperband", "bayesian"], help="search strategy")

@@ -9,6 +9,8 @@ read without importing Keras, which only building or loading a model needs.
 """
 from tfsr.imports import lazy_attributes
 
+ARCHITECTURES = ("edsr_baseline", "edsr", "mdsr_baseline", "mdsr", "wdsr_a", "wdsr_b")  # the registry's, for --help
+
 _WHERE = {
     "registry": ("ARCHS", "Recipe", "build", "get_arch", "hyperparameters"),
     "mdsr": ("select_scale",),
