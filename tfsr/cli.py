@@ -126,7 +126,8 @@ def explicit_options(parser, argv):
 
 
 def run_export(export, output):
-    """Run a verified export, print its report; a failed verification is a one-line error."""
+    """Run a verified export and end with a short summary (the whole report is ``OUTPUT.json``); a failed
+    verification is a one-line error, its report printed before it."""
     import json
 
     from tfsr.deploy.export import ExportError
@@ -135,5 +136,8 @@ def run_export(export, output):
     except ExportError as e:
         print(json.dumps(e.report, indent=2))
         raise UserError(str(e)) from None
-    print(json.dumps(report, indent=2))
-    print(f"wrote {output} (report: {output}.json)")
+    size = f", {report['size_bytes'] / 1e6:.2f} MB" if "size_bytes" in report else ""
+    print(f"wrote {output} ({report.get('quantize', 'SavedModel')}{size}): {report['dataset']} PSNR "
+          f"{report['keras']['psnr']:.3f} dB as Keras, {report['exported']['psnr']:.3f} dB exported "
+          f"(drop {report['psnr_drop']:.3f}), largest pixel difference {report['max_pixel_difference']}; "
+          f"the whole report: {output}.json")

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfsr import progress
 from tfsr.deploy.quantization import quantized_graph, to_int8
 from tfsr.inference.convert import convert
 from tfsr.inference.graph import deployable, quiet_conversion
@@ -233,7 +234,11 @@ def export_tflite(model, scale, path, quantize="float32", calibration=None, inpu
 
     if max_psnr_drop is None:
         max_psnr_drop = 0.1 if quantize in CALIBRATED else 0.01
-    tflite = converted if converted is not None else to_tflite(model, quantize, input_size, calibration)
+    if converted is None:
+        progress.write(f"{path}: converting to {quantize} TFLite"
+                       + (f", calibrated on {len(calibration)} LR patches" if quantize in CALIBRATED else ""))
+        converted = to_tflite(model, quantize, input_size, calibration)
+    tflite = converted
     if metadata:
         tflite = with_metadata(tflite, describe(model, scale, quantize, name, calibration_info))
     report = {"file": str(path), "quantize": quantize, "scale": scale,
@@ -258,6 +263,7 @@ def export_tflite(model, scale, path, quantize="float32", calibration=None, inpu
                     f"inference"}
     if calibration_info:
         report["calibration"] = calibration_info
+    progress.write(f"{path}: verifying against the Keras model on {verify_on.name} ({len(verify_on)} images)")
     report.update(compare(model, scale, tflite, verify_on, input_size))
     if held_out is not None:
         report["held_out"] = _held_out(compare(model, scale, tflite, held_out, input_size))

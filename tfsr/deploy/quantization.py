@@ -93,7 +93,7 @@ def calibrated_ranges(graph, patches):
     probe = keras.Model(graph.input, [layer.output for layer in layers])
     low = {layer.name: 0.0 for layer in layers}
     high = dict(low)
-    for patch in patches:
+    for patch in progress_bar(patches, desc="int8 calibration", unit="patch", leave=False):
         for layer, value in zip(layers, probe(patch)):
             value = np.asarray(value)
             low[layer.name] = min(low[layer.name], float(value.min()))

@@ -87,7 +87,7 @@ def compare_predictor(keras_model, scale, predict, source, tile=None, noise_draw
 
     metrics = ("psnr", "ssim", "niqe")  # NIQE: a perceptual model's int8 file must also look the same
     keras_report = evaluate(source, keras_upscale, progress=False, metrics=metrics)
-    exported_report = evaluate(source, exported_upscale, progress=False, metrics=metrics)
+    exported_report = evaluate(source, exported_upscale, metrics=metrics)  # the bar: the export's turn
     noise = np.random.default_rng(0)
     noise_changes = [scored_mean(no_reference_scores(as_uint8(out + noise.normal(0, size, out.shape)), scale,
                                                      ("niqe",))["niqe"] for out, size in zip(keras_outputs, np.sqrt(mse)))
