@@ -7,11 +7,9 @@ import tensorflow as tf
 from conftest import random_image
 
 from tfsr.data import imresize, sample
+from tfsr.data.degradation_options import DEFAULTS, MIXTURES, DegradationError
 from tfsr.data.degradations import (
-    DEFAULTS,
     KERNEL_SIZE,
-    MIXTURES,
-    DegradationError,
     _Seeds,
     blur,
     degradation,

@@ -122,7 +122,8 @@ def main(argv=None):
         label = "bicubic (MATLAB imresize)"
     if args.inputs:
         return _score_inputs(args, upscale, scale, label)
-    from tfsr.data.degradations import DegradationError, degradation
+    from tfsr.data.degradation_options import DegradationError
+    from tfsr.data.degradations import degradation
     lr_files = "unknown" if args.degradation == "unknown" else "bicubic"
     split = "train" if args.hold_out else "valid"  # held-out images come from the training split
     source = resolve(args.dataset, scale, split=split, data_dir=args.data_dir, degradation=lr_files)

@@ -70,7 +70,8 @@ def input_chains(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from tfsr.data import resolve
-    from tfsr.data.degradations import DegradationError, degradation
+    from tfsr.data.degradation_options import DegradationError
+    from tfsr.data.degradations import degradation
     from tfsr.deploy.export import CALIBRATED, export_savedmodel, export_tflite
     from tfsr.deploy.verify import calibration_patches
     from tfsr.models import for_scale, load_model

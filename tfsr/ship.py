@@ -46,7 +46,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     from pathlib import Path
 
-    from tfsr.data.degradations import DegradationError, degradation
+    from tfsr.data.degradation_options import DegradationError
+    from tfsr.data.degradations import degradation
     from tfsr.deploy.export import ExportError
     from tfsr.deploy.ship import blend_report, is_run, run_report, ship
     from tfsr.models.presets import get_preset, is_preset, preset_file

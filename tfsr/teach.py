@@ -49,9 +49,9 @@ def main(argv=None):
         options = json.loads(args.degradation_options) if args.degradation_options else None
     except ValueError as e:
         raise cli.UserError(f"--degradation-options is not JSON ({e})") from None
-    from tfsr.data.degradations import DegradationError, degradation
+    from tfsr.data.degradation_options import DegradationError, chain_options
     try:
-        degradation(args.degradation, options)
+        chain_options(args.degradation, options)
     except DegradationError as e:
         raise cli.UserError(str(e)) from None
     plan = TeachPlan(tuple(args.folders), args.scale, args.crop, args.context, args.degradation, options,

@@ -13,6 +13,8 @@ _WHERE = {
     "sources": ("BENCHMARKS", "Pair", "PairedSet", "TfdsSource", "benchmark", "bicubic_upscale", "data_root",
                 "folder", "image_folder", "sample", "split_held_out"),
     "catalog": ("resolve",),
-    "degradations": ("Degradation", "DegradationError", "degradation"),
+    "degradations": ("Degradation", "degradation"),
+    "degradation_options": ("DegradationError",),
+    "teacher_sets": ("teacher_set",),
 }
 __getattr__ = lazy_attributes(__name__, _WHERE)

@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfsr.data.degradations import DegradationError, degradation
+from tfsr.data.degradation_options import DegradationError
+from tfsr.data.degradations import degradation
 from tfsr.data.images import atomic_output
 from tfsr.data.teacher_sets import is_teacher_set
 from tfsr.models import get_arch
