@@ -28,7 +28,10 @@ FLOORS = {
 FLOOR_NAMES = ["foundations", "layers, metrics, data", "models and presets", "scoring, reports, importers",
                "running a model", "training, deployment", "command lines"]
 NEVER = [("tfsr.training", "tfsr.deploy"),  # training does not import the int8 code
-         ("tfsr.inference.runtime", "tensorflow"), ("tfsr.inference.runtime", "keras")]  # the fast start
+         ("tfsr.inference.runtime", "tensorflow"), ("tfsr.inference.runtime", "keras"),  # the fast start
+         ("tfsr.inference.files", "tensorflow"), ("tfsr.inference.ncnn", "tensorflow"),  # tfsr.load of a .tflite
+         ("tfsr.data.teacher_sets", "tensorflow"), ("tfsr.data.degradation_options", "tensorflow"),  # checked early
+         ("tfsr.detail", "tensorflow"), ("tfsr.no_reference", "tensorflow")]  # scores for pages, NumPy only
 
 
 def modules(root=ROOT):
