@@ -158,15 +158,20 @@ def test_a_share_of_the_crops_trains_towards_the_photo(made):
     assert {p.hr.parent.name for p in teacher_set(output, 4, teacher_share=0.0).pairs} == {"hr"}
 
 
-def test_a_run_on_a_teacher_set_validates_on_its_held_out_crops(made, tmp_path):
+def test_a_run_on_a_teacher_set_validates_on_its_held_out_crops_and_its_report_names_the_teacher(made, tmp_path):
+    from tfsr.deploy.ship import run_report
     from tfsr.training import ConfigError, TrainConfig, train
-    output, _ = made
+    output, teacher = made
     config = TrainConfig(arch="wdsr_b", dataset=str(output), blocks=1, features=8, patch_size=12, batch_size=4,
                          steps=4, eval_every=2, checkpoint_every=2, output=str(tmp_path / "run"))
     result = train(config, log=lambda *_: None)
     assert result.final_step == 4 and len(result.history) == 2
     # bicubic against the nearest teacher's images of the two held-out crops: what validation compares to
     assert "valid" in json.loads((tmp_path / "run" / "best.json").read_text())["validation"]
+    report = run_report(tmp_path / "run")  # what tfsr.ship writes into the preset's model card
+    assert report["trained_on"] == "jpeg:75"
+    assert report["teacher_set"]["teacher"]["spec"] == str(teacher) and report["teacher_set"]["crops"] == 12
+    assert report["teacher_set"]["teacher"]["licence"] == "not stated"
     with pytest.raises(ConfigError, match="is a teacher set: .* not with --degradation, --hold-out"):
         train(TrainConfig(dataset=str(output), degradation="jpeg", hold_out=2, output=str(tmp_path / "no")))
     assert not (tmp_path / "no").exists()

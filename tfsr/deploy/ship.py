@@ -13,6 +13,8 @@ import shutil
 from itertools import pairwise
 from pathlib import Path
 
+from tfsr.data.teacher_sets import finished_crops, is_teacher_set, read_manifest
+
 METRICS = ("psnr", "ssim", "niqe")  # NIQE: what a perceptual preset is for (MATLAB's, lower is more natural)
 CALIBRATION_PATCHES, CALIBRATION_SIZE, QAT_LR = 200, 64, 1e-5
 SHIPPED_FILES = (".keras.json", "_float16.tflite", "_float16.tflite.json", "_int8.tflite", "_int8.tflite.json")
@@ -30,7 +32,8 @@ def is_run(path):
 
 def run_report(run):
     """What a run folder tells about its best model: the run, the step, its chain, its training hours, and
-    the teachers it learnt from ({model: share}) if it was distilled."""
+    the teachers it learnt from ({model: share}) if it was distilled, or the teacher set (its teacher, with
+    files and licence, chain and crops) it was trained on."""
     run = Path(run)
     config = json.loads((run / "config.json").read_text())
     report = {"run": str(run), "step": json.loads((run / "best.json").read_text())["step"],
@@ -38,6 +41,14 @@ def run_report(run):
               "trained_on": config.get("eval_degradation") or config.get("degradation") or "bicubic"}
     if config.get("teacher"):
         report["teachers"] = dict(zip(config["teacher"], config["teacher_weights"], strict=True))
+    if is_teacher_set(config["dataset"]):
+        manifest = read_manifest(config["dataset"])
+        report["trained_on"] = manifest["chain"]
+        report["teacher_set"] = {"teacher": manifest["teacher"], "share": config.get("teacher_share") or 1.0,
+                                 "chain": manifest["chain"], "sources": manifest["sources"],
+                                 "crops": sum(c["split"] == "train" for c in finished_crops(config["dataset"])),
+                                 "crop": manifest["crop"], "seed": manifest["seed"],
+                                 "hold_out": manifest["hold_out"]}
     return report
 
 
