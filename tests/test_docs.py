@@ -30,12 +30,12 @@ def test_real_photo_tables_are_made_from_their_scores(scale):
     names = list(next(iter(next(iter(data["scores"].values())).values())))
     written = (folder / f"x{scale}.md").read_text()
     assert written == markdown(data["scores"], names, data["scale"])  # the file is what the JSON says
-    readme = ROOT / "README.md"
-    shown = [t for t in _tables(readme.read_text()) if t[0].startswith(("| set14 x", "| Kodak24 x"))]
+    page = ROOT / "docs" / "models.md"
+    shown = [t for t in _tables(page.read_text()) if t[0].startswith(("| set14 x", "| Kodak24 x"))]
     expected = [t for t in _tables(written) if t[0].startswith(("| set14 x", "| Kodak24 x"))]
     assert len(expected) == 2
-    for table in expected:  # README shows the held-out sets' tables exactly as written
-        assert table in shown, f"README lacks or changed: {table[0]}"
+    for table in expected:  # docs/models.md shows the held-out sets' tables exactly as written
+        assert table in shown, f"docs/models.md lacks or changed: {table[0]}"
 
 
 @pytest.mark.parametrize("name", ["x4", "preset_x4"])
@@ -88,22 +88,34 @@ def test_saved_models_table_is_the_shipped_files_reports(name):
         assert f"| {size:.2f} MB |" in row, f"saved_models/README.md: {file} is {size:.2f} MB"
 
 
-def test_readme_int8_drops_are_the_reports():
-    drops = []
+def test_the_usage_pages_int8_drops_are_the_reports():
+    rows = (ROOT / "docs" / "usage.md").read_text().splitlines()
     for n in (4, 3, 2):
         r = json.loads((SHIPPED / f"wdsr_b_x{n}_int8.tflite.json").read_text())
-        drops.append(f"{r['psnr_drop']:.3f}")
-        drops.append(f"{r['keras']['ssim'] - r['exported']['ssim']:.4f}")
-    text = " ".join((ROOT / "README.md").read_text().split())
-    assert (f"it loses {drops[0]} dB / {drops[1]} SSIM on Set5 x4, {drops[2]} / {drops[3]} at x3 and "
-            f"{drops[4]} / {drops[5]} at x2") in text
+        row = (f"| `wdsr_b_x{n}_int8.tflite` | {r['psnr_drop']:.3f} | "
+               f"{r['keras']['ssim'] - r['exported']['ssim']:.4f} |")
+        assert row in [line.strip() for line in rows], f"docs/usage.md: {row}"
 
 
-def test_readme_model_table_counts_the_built_models_parameters():
+def test_the_model_table_counts_the_built_models_parameters():
     from tfsr.models import build
     from tfsr.models.complexity import count_params
     archs = ("edsr_baseline", "edsr", "wdsr_a", "wdsr_b")
-    cells = [line.split("|") for line in (ROOT / "README.md").read_text().splitlines()]
+    cells = [line.split("|") for line in (ROOT / "docs" / "models.md").read_text().splitlines()]
     rows = {c[1].strip(" `"): c[4].strip() for c in cells if len(c) > 4 and c[1].strip(" `") in archs}
     for arch in archs:
         assert rows[arch] == f"{count_params(build(arch, 4)):,}", arch
+
+
+def test_the_readmes_python_example_runs(tmp_path):
+    import re
+    import subprocess
+    import sys
+    code = re.search(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL).group(1)
+    photo = repr(str(ROOT / "tfsr" / "data" / "sample" / "train" / "rocket.jpg"))
+    code = code.replace('"photo.jpg"', photo)
+    code += f"\nassert sr.shape[:2] == tuple(4 * n for n in read_image({photo}).shape[:2]) and sr.dtype.name == 'uint8'"
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=tmp_path,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith(".tflite")  # the source: a preset's file

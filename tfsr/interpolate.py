@@ -11,7 +11,7 @@ and it keeps each network's detail where blending weights smears it).
 ``OUTPUT.json`` keeps the recipe, and ``tfsr.ship`` copies it into the
 preset's report. Lower weights trade the GAN's texture for the L1 model's
 fidelity; choose the weight on held-out images, as the ``wdsr_b_x4_gan``
-preset's was (docs/training.md §7).
+preset's was (docs/history/2026-11-22_to_12-05-training-log.md §7).
 """
 from tfsr import cli
 

@@ -48,7 +48,7 @@ def blend_outputs(model, other, weight):
     """One WDSR network, twice as wide, that computes ``weight * model(x) + (1 - weight) * other(x)``.
 
     Blending the two networks' images keeps what each draws where blending
-    their weights smears it (docs/training.md §7); merged this way the blend
+    their weights smears it (docs/history/2026-11-22_to_12-05-training-log.md §7); merged this way the blend
     is a single network, so it exports, quantizes and loads as any other.
     Every convolution but the last holds the two networks side by side
     (block-diagonal: each half reads only its own channels); WDSR's output is

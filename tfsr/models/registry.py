@@ -38,7 +38,7 @@ class Arch:
 
 _EDSR_OPTIONS = ("blocks", "features", "res_scale", "conv_init")
 _WDSR_OPTIONS = ("blocks", "features", "expansion", "res_scale", "init", "conv_init")
-_INIT = "torch"  # conv_init of every preset (the reference code's; docs/training.md); see tfsr.models.common
+_INIT = "torch"  # conv_init of every preset (the reference code's; the training log §1 in docs/history/); see tfsr.models.common
 
 ARCHS = {
     "edsr_baseline": Arch("edsr", edsr, dict(blocks=16, features=64, res_scale=1.0, conv_init=_INIT),

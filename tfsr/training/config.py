@@ -249,7 +249,7 @@ def load_run_config(output):
 # What --resume may change: the length and budget of the run, what depends on the machine (where the
 # data is, caching, distribution, XLA) and the validation (a new one chooses the best model anew, the old
 # best kept as best.previous). The rest is the run's identity, except the recipe
-# changes a run may take on late (scale augmentation, docs/training.md): those are allowed
+# changes a run may take on late (scale augmentation, the training log §6 in docs/history/): those are allowed
 # and recorded in the run's config as {"step": ..., option: value}.
 RECORDED_CHANGES = {"scale_augment"}
 RESUMABLE = {"steps", "time_budget", "eval_every", "checkpoint_every", "dataset", "eval_dataset", "eval_images",

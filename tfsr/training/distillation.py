@@ -6,7 +6,7 @@ of fixed, trained models' images (each clipped to [0, 255], as saved images
 are). The LR still comes from the HR photo through the run's degradations.
 
 Why: a GAN's and an L1 model's *images* blended look better and keep more
-fidelity than any blend of their weights (docs/training.md §7), but that
+fidelity than any blend of their weights (docs/history/2026-11-22_to_12-05-training-log.md §7), but that
 costs two networks. The blend is a fixed function of the LR, so the pixel
 loss has nothing to average (against the HR, its best answer is the mean
 of the plausible details, a blur), and one network can follow it.

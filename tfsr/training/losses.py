@@ -9,7 +9,7 @@ mind the scale); a term is added in one place, with `term`:
 - ``yl1``: mean absolute error of the BT.601 luma (MATLAB's Y, which the
   papers' PSNR is measured on), with a small ``l1`` beside it to keep the
   colours; fine-tuning the real preset with it gained nothing measurable
-  (docs/training.md §5);
+  (docs/history/2026-11-22_to_12-05-training-log.md §5);
 - ``fft``: mean absolute difference of the amplitude spectra (orthonormal
   2-D FFT of each channel). Phase-free, so a texture is not pinned to the
   HR's exact pixels, but added energy at one frequency is paid for, which is
