@@ -80,10 +80,18 @@ def main(argv=None):
         verify_chain, calibration_chain = map(degradation, input_chains(args))
     except DegradationError as e:
         raise cli.UserError(str(e)) from None
+    recipe = None
     if args.strength is not None:
+        from tfsr.errors import ModelError
         from tfsr.inference.files import strength_of
         from tfsr.models.loading import pretrained
-        model = pretrained(args.model, strength_of(args.model, args.strength))
+        from tfsr.models.presets import get_preset
+        try:
+            strength = strength_of(args.model, args.strength)
+        except ModelError as e:
+            raise cli.UserError(str(e)) from None
+        model = pretrained(args.model, strength)
+        recipe = {"strength": {"preset": args.model, "partner": get_preset(args.model).partner, "strength": strength}}
     else:
         model = load_model(args.model)
     model, scale = for_scale(model, args.scale, args.model)
@@ -96,7 +104,7 @@ def main(argv=None):
             raise cli.UserError(f"{args.output}: a SavedModel is float32 with a dynamic size; --quantize, "
                                 f"--qat-steps and --input-size are for .tflite outputs")
         cli.run_export(lambda: export_savedmodel(model, scale, args.output, verify_on, args.max_psnr_drop or 0.01,
-                                                 held_out=held_out), args.output)
+                                                 held_out=held_out, recipe=recipe), args.output)
         return
     calibration = converted = provenance = None
     if args.quantize in CALIBRATED:
@@ -113,7 +121,7 @@ def main(argv=None):
         converted = qat_int8(model, calibration, images, args.qat_steps, args.qat_lr, args.input_size)
     cli.run_export(lambda: export_tflite(model, scale, args.output, args.quantize, calibration, args.input_size,
                                          verify_on, args.max_psnr_drop, args.metadata, converted=converted,
-                                         calibration_info=provenance, held_out=held_out),
+                                         calibration_info=provenance, held_out=held_out, recipe=recipe),
                    args.output)
 
 

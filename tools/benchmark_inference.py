@@ -70,16 +70,28 @@ int main(void) {
 """
 
 
+def _avx512(loop):
+    """The FMA loop on 512-bit registers (16 floats an instruction)."""
+    return (loop.replace("__m256", "__m512").replace("_mm256_", "_mm512_").replace("float out[8]", "float out[16]")
+            .replace("* 10 * 8 * 2", "* 10 * 16 * 2"))
+
+
 def fma_peak_gflops():
-    """Measured float32 GFLOP/s of independent AVX2 FMAs on all cores (None without gcc/AVX2)."""
+    """Measured float32 GFLOP/s of independent FMAs on all cores: the faster of AVX2 and AVX-512 (where the
+    CPU has it: Intel's server cores run two 512-bit FMAs a cycle, AMD Zen 4 splits each in two); None
+    without gcc or AVX2."""
+    best = None
     with tempfile.TemporaryDirectory() as tmp:
-        source, binary = Path(tmp) / "fma.c", Path(tmp) / "fma"
-        source.write_text(FMA_LOOP)
-        built = subprocess.run(["gcc", "-O2", "-mavx2", "-mfma", "-fopenmp", str(source), "-o", str(binary)],
-                               capture_output=True, check=False)
-        if built.returncode:
-            return None
-        return float(subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout)
+        for name, loop, flags in (("avx2", FMA_LOOP, ["-mavx2", "-mfma"]), ("avx512", _avx512(FMA_LOOP), ["-mavx512f"])):
+            source, binary = Path(tmp) / f"{name}.c", Path(tmp) / name
+            source.write_text(loop)
+            built = subprocess.run(["gcc", "-O2", *flags, "-fopenmp", str(source), "-o", str(binary)],
+                                   capture_output=True, check=False)
+            ran = None if built.returncode else subprocess.run([str(binary)], capture_output=True, text=True,
+                                                              check=False)
+            if ran is not None and ran.returncode == 0:  # an AVX-512 loop dies on a CPU without it
+                best = max(best or 0.0, float(ran.stdout))
+    return best
 
 
 def matmul_peak_gflops(n=2048, repeat=10):

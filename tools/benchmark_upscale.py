@@ -11,7 +11,11 @@ Run it on a quiet machine (nothing else training). Three measurements:
   time of the upscaler's modules;
 * folder: EDSR-baseline x4 (random weights) on 128x128 LR images, per-image
   time of `tfsr.upscale.upscale_files` (read, tiles, PNG write; total / images) against
-  the model's own LiteRT time on the same images;
+  the model's own LiteRT time on the same images (the overhead), for its float32
+  file and an int8 file of the same network, beside PyTorch running the same
+  network (model time only, ``torch.inference_mode``, all threads) and beside
+  the FLOP floor: the network's convolution FLOPs over this CPU's measured FMA
+  peak (`tools/benchmark_inference.py`);
 * PNG: encode time and file size of a 512x512 result per zlib level.
 """
 import json
@@ -61,40 +65,71 @@ def startup(work, repeat):
             "import_s": imports}
 
 
-def folder(work, count, size):
+def _model_ms(predict, images):
+    """Mean milliseconds of ``predict`` per image (each run once, after one warm-up)."""
+    predict(images[0][None].astype(np.float32))
+    times = []
+    for image in images:
+        started = time.perf_counter()
+        predict(image[None].astype(np.float32))
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.mean(times)  # the same statistic as the folder's: total time / images
+
+
+def torch_ms(images, threads):
+    """PyTorch's milliseconds per image for EDSR-baseline x4 on ``images`` (None without torch)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    sys.path.insert(0, str(ROOT / "tools"))
+    import torch_reference
+    torch.set_num_threads(threads)
+    model = torch_reference.EDSR(4).eval()
+
+    def predict(x):
+        with torch.inference_mode():
+            return model(torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))).numpy()
+    return _model_ms(predict, images)
+
+
+def folder(work, count, size, threads):
     import keras
 
     from tfsr.data.images import write_image
+    from tfsr.deploy.export import to_tflite
     from tfsr.inference.convert import tflite_float32
     from tfsr.inference.runtime import LiteRTPredictor, Upscaler
     from tfsr.models import build
+    from tfsr.models.complexity import flops_per_lr_pixel
     from tfsr.upscale import upscale_files
     keras.utils.set_random_seed(0)
-    path = work / "edsr.tflite"
-    path.write_bytes(tflite_float32(build("edsr_baseline", 4)))
+    model = build("edsr_baseline", 4)
     rng = np.random.default_rng(1)
     images = [smooth_image(rng, size, size) for _ in range(count)]
     for i, image in enumerate(images):
         write_image(work / "in" / f"{i:03d}.png", image)
-    predictor, scale = LiteRTPredictor.from_file(path)
-    predictor(images[0][None].astype(np.float32))  # allocate
-    model = []
-    for image in images:
-        started = time.perf_counter()
-        predictor(image[None].astype(np.float32))
-        model.append(time.perf_counter() - started)
-    upscaler = Upscaler(predictor, scale, tile=256, overlap=16)
     files = sorted((work / "in").iterdir())
-    end_to_end = {}
-    for level in (1, 6):
+    calibration = [image[None, :64, :64].astype(np.float32) for image in images[:8]]
+    results = {"images": count, "lr_size": size, "threads": threads,
+               "mflops_per_lr_pixel": flops_per_lr_pixel(model) / 1e6}
+    for kind, data in (("float32", tflite_float32(model)), ("int8", to_tflite(model, "int8", calibration=calibration))):
+        predictor = LiteRTPredictor(data, threads)
+        model_ms = _model_ms(predictor, images)
+        upscaler = Upscaler(predictor, 4, tile=256, overlap=16)
         started = time.perf_counter()
-        done, errors = upscale_files(files, upscaler, work / f"out{level}", png_level=level)
-        end_to_end[level] = (time.perf_counter() - started) / len(done)
+        done, errors = upscale_files(files, upscaler, work / f"out_{kind}", png_level=1)
         assert not errors
-    model_ms = 1000 * statistics.mean(model)  # the same statistic as the folder's: total time / images
-    return {"images": count, "lr_size": size, "model_ms_mean": model_ms,
-            "upscale_files_ms_per_image": {f"png_level_{k}": 1000 * v for k, v in end_to_end.items()},
-            "ratio_to_model": {f"png_level_{k}": 1000 * v / model_ms for k, v in end_to_end.items()}}
+        per_image = 1000 * (time.perf_counter() - started) / len(done)
+        results[kind] = {"model_ms": model_ms, "upscale_files_ms": per_image, "overhead": per_image / model_ms}
+    results["torch_ms"] = torch_ms(images, threads)
+    sys.path.insert(0, str(ROOT / "tools"))
+    from benchmark_inference import fma_peak_gflops
+    peak = fma_peak_gflops()
+    results["fma_peak_gflops"] = peak
+    if peak:
+        results["flop_floor_ms"] = 1000 * results["mflops_per_lr_pixel"] * 1e6 * size * size / (peak * 1e9)
+    return results
 
 
 def png_levels(work, repeat):
@@ -116,21 +151,33 @@ def main():
     p.add_argument("--repeat", type=int, default=3, help="repetitions of each start-up measurement")
     p.add_argument("--images", type=int, default=20, help="images in the folder measurement")
     p.add_argument("--size", type=int, default=128, help="LR side of the folder images")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for LiteRT and PyTorch")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         results = {"cpu_threads": os.cpu_count(), "startup": startup(work, args.repeat),
-                   "folder": folder(work, args.images, args.size), "png_512x512": png_levels(work, args.repeat)}
+                   "folder": folder(work, args.images, args.size, args.threads),
+                   "png_512x512": png_levels(work, args.repeat)}
+        from tfsr.inference.cpu import cpu_description
+        results["cpu"] = cpu_description()
     s = results["startup"]
     print(f"start-up, one 128x128 image, WDSR-B x4 (whole process, s): preset .tflite "
           f"{', '.join(f'{t:.2f}' for t in s['preset_tflite_s'])}; .keras first call {s['keras_first_call_s']:.2f}, "
           f"cached {', '.join(f'{t:.2f}' for t in s['keras_cached_s'])}; imports "
           f"{', '.join(f'{t:.2f}' for t in s['import_s'])}")
     f = results["folder"]
-    print(f"folder, EDSR-baseline x4, {f['images']} images {f['lr_size']}x{f['lr_size']}: model "
-          f"{f['model_ms_mean']:.1f} ms/image; upscale_files " + ", ".join(
-              f"{k} {v:.1f} ms ({f['ratio_to_model'][k]:.2f}x)" for k, v in f["upscale_files_ms_per_image"].items()))
+    print(f"folder, EDSR-baseline x4 ({f['mflops_per_lr_pixel']:.2f} MFLOPs per LR pixel), {f['images']} images "
+          f"{f['lr_size']}x{f['lr_size']}, {f['threads']} threads, on {results['cpu']['cpu']} "
+          f"({', '.join(results['cpu']['isa'])}):")
+    torch = f["torch_ms"]
+    for kind in ("float32", "int8"):
+        row = f[kind]
+        against = f"; PyTorch {torch:.1f} ms, {torch / row['upscale_files_ms']:.2f}x" if torch else ""
+        print(f"  {kind}: model {row['model_ms']:.1f} ms, tfsr.upscale {row['upscale_files_ms']:.1f} ms an image "
+              f"(overhead {row['overhead']:.2f}x){against}")
+    if f.get("flop_floor_ms"):
+        print(f"  FLOP floor {f['flop_floor_ms']:.1f} ms ({f['fma_peak_gflops']:.0f} GFLOP/s measured FMA peak)")
     print("PNG 512x512: " + ", ".join(f"level {k}: {v['ms']:.1f} ms {v['kb']:.0f} KB"
                                       for k, v in results["png_512x512"].items()))
     if args.json:

@@ -181,10 +181,11 @@ def _held_out(measured):
     return {key: measured[key] for key in keys}
 
 
-def export_savedmodel(model, scale, path, verify_on, max_psnr_drop=0.01, held_out=None):
+def export_savedmodel(model, scale, path, verify_on, max_psnr_drop=0.01, held_out=None, recipe=None):
     """Write a verified SavedModel (see `save_savedmodel`) and ``<path>.json``.
 
-    ``held_out``: another `PairedSet` scored the same way, recorded (not checked) in the report.
+    ``held_out``: another `PairedSet` scored the same way, recorded (not checked) in the report;
+    ``recipe``: how the model was made (e.g. a preset at a strength), recorded as it is.
     """
     from tfsr.data.images import atomic_output
     from tfsr.deploy.verify import compare_predictor
@@ -193,7 +194,7 @@ def export_savedmodel(model, scale, path, verify_on, max_psnr_drop=0.01, held_ou
         save_savedmodel(model, tmp)
         loaded = tf.saved_model.load(str(tmp))
         serve = loaded.signatures["float32"]
-        report = {"file": str(path), "scale": scale, "signatures": {
+        report = {"file": str(path), "scale": scale, **(recipe or {}), "signatures": {
             "serving_default": "uint8 RGB (N, H, W, 3) -> {'sr': uint8}",
             "float32": "float32 RGB [0, 255] (N, H, W, 3) -> {'sr': float32}"}}
         served = lambda x: serve(lr=tf.constant(x))["sr"].numpy()
@@ -208,7 +209,7 @@ def export_savedmodel(model, scale, path, verify_on, max_psnr_drop=0.01, held_ou
 
 def export_tflite(model, scale, path, quantize="float32", calibration=None, input_size=None, verify_on=None,
                   max_psnr_drop=None, metadata=None, name=None, converted=None, calibration_info=None,
-                  held_out=None, max_niqe_change=None):
+                  held_out=None, max_niqe_change=None, recipe=None):
     """Convert, verify and (only if verification passes) write a TFLite model.
 
     Args:
@@ -226,6 +227,7 @@ def export_tflite(model, scale, path, quantize="float32", calibration=None, inpu
             checked) in the report.
         max_niqe_change: if given, also refuse a file whose mean NIQE on
             ``verify_on`` moves by more (a perceptual model must look the same).
+        recipe: how the model was made (e.g. a preset at a strength), recorded in the report as it is.
     Returns the verification report (also written as ``<path>.json``).
     """
     from tfsr.data.images import atomic_output
@@ -241,7 +243,7 @@ def export_tflite(model, scale, path, quantize="float32", calibration=None, inpu
     tflite = converted
     if metadata:
         tflite = with_metadata(tflite, describe(model, scale, quantize, name, calibration_info))
-    report = {"file": str(path), "quantize": quantize, "scale": scale,
+    report = {"file": str(path), "quantize": quantize, "scale": scale, **(recipe or {}),
               "input": "uint8 RGB [0, 255]" if quantize == "int8" else "float32 RGB [0, 255]",
               "input_size": list(input_size) if input_size else "dynamic",
               "size_bytes": len(tflite), "ops": op_names(tflite), "tensor_types": tensor_types(tflite),
