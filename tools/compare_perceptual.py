@@ -135,7 +135,8 @@ def main(argv=None):
     p.add_argument("--peers", nargs="*", default=list(PEERS), choices=list(PEERS),
                    help="upscalers trained elsewhere to compare with, run through ncnn (none: leave them out)")
     p.add_argument("--crops", nargs="*", default=["dog:60:60", "frog:100:60", "oldphoto2:40:60"],
-                   metavar="NAME:Y:X", help="RealSRSet crops for the picture (48×48 LR at Y, X)")
+                   metavar="NAME:Y:X", help="crops for the picture: 48×48 LR at Y, X of a --real photo, or of a "
+                                            "--natural one as the first protocol degrades it")
     p.add_argument("--json", help="write every score here")
     p.add_argument("--markdown", help="write the tables here")
     p.add_argument("--picture", help="write the side-by-side crops here (PNG)")
@@ -155,30 +156,32 @@ def main(argv=None):
         peer = Peer(label, PEERS[label], args.cache)
         methods[label] = lambda lr, key, peer=peer: peer(_rgb(lr), key)
 
-    results, crops = {}, []
+    results, looked = {}, {}  # looked: {image name: (its LR, the cache key of its outputs)} for the crops
     if args.real:
         files, errors = input_files([args.real])
         if errors:
             raise cli.UserError(errors[0])
         items = [(f.stem, read_image(f), None) for f in files]
         results[f"{Path(args.real).name} (no HR)"] = score_set(Path(args.real).name, items, methods, False)
-        by_name = {name: lr for name, lr, _ in items}
-        for spec in args.crops:
-            name, y, x = spec.split(":")
-            if name not in by_name:  # the default crops are RealSRSet's
-                continue
-            y, x = int(y), int(x)
-            lr = by_name[name][y:y + 48, x:x + 48]
-            panels = {"LR input": np.repeat(np.repeat(lr, 4, 0), 4, 1)}
-            panels.update({m: np.clip(fn(by_name[name], f"{Path(args.real).name}/{name}"), 0, 255)
-                           .astype(np.uint8)[4 * y:4 * y + 192, 4 * x:4 * x + 192] for m, fn in methods.items()})
-            crops.append((name, panels))
+        looked.update({name: (lr, f"{Path(args.real).name}/{name}") for name, lr, _ in items})
     if args.natural:
         for protocol in args.protocols:
             source = image_folder(args.natural, 4).degraded(degradation(protocol), args.seed)
             items = [(source.pairs[i].name, *source.load(i)) for i in range(len(source))]
             key = f"{Path(args.natural).name}-{protocol.replace(':', '')}"
             results[f"{Path(args.natural).name}, {protocol}"] = score_set(key, items, methods, True)
+            for name, lr, _ in items:  # crops of natural photos: from the first protocol's inputs
+                looked.setdefault(name, (lr, f"{key}/{name}"))
+    crops = []
+    for spec in args.crops:
+        name, y, x = spec.rsplit(":", 2)
+        if name not in looked:  # the default crops are RealSRSet's
+            continue
+        (lr, key), y, x = looked[name], int(y), int(x)
+        panels = {"LR input": np.repeat(np.repeat(lr[y:y + 48, x:x + 48], 4, 0), 4, 1)}
+        panels.update({m: np.clip(fn(lr, key), 0, 255).astype(np.uint8)[4 * y:4 * y + 192, 4 * x:4 * x + 192]
+                       for m, fn in methods.items()})
+        crops.append((name, panels))
 
     names = list(methods)
     table = markdown(results, names)
