@@ -42,3 +42,13 @@ def test_help_imports_no_tensorflow_and_names_the_command_as_typed(command):
 def test_the_help_lists_the_registrys_architectures():
     from tfsr.models import ARCHITECTURES, ARCHS
     assert ARCHITECTURES == tuple(ARCHS)
+
+
+def test_an_unknown_model_name_is_one_line_listing_the_presets_with_a_guess(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "tfsr.upscale", "photo.png", "--model", "wdsr_b_x4_rael",
+                          "--output", str(tmp_path / "sr")], capture_output=True, text=True, check=False)
+    assert out.returncode == 2
+    [line] = out.stderr.strip().splitlines()
+    assert line.startswith("error: wdsr_b_x4_rael: not a preset and no such file or folder (presets: wdsr_b_x2, ")
+    assert line.endswith("(did you mean wdsr_b_x4_real?))")
+    assert not (tmp_path / "sr").exists()

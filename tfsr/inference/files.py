@@ -27,7 +27,7 @@ from tfsr.errors import ModelError
 from tfsr.inference.cpu import has_int8_dot_products
 from tfsr.inference.ncnn import NcnnPredictor, is_ncnn
 from tfsr.inference.runtime import LiteRTPredictor, Upscaler
-from tfsr.models.presets import PRESETS, PresetError, get_preset, is_preset, preset_file, presets_hint
+from tfsr.models.presets import PRESETS, PresetError, get_preset, is_preset, not_found, preset_file
 
 CONVERSION = "float32-v1"  # bump when the conversion changes: old cache entries are then ignored
 PRECISIONS = ("auto", "float32", "int8")
@@ -117,7 +117,7 @@ def model_path(spec, scale=None, backend="litert", precision="auto"):
         return preset_path(spec, scale, backend, precision)
     path = Path(spec)
     if not path.exists():
-        raise ModelError(f"{spec}: no such file or folder, and not a preset ({presets_hint(spec)})")
+        raise ModelError(not_found(spec))
     return path
 
 

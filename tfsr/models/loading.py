@@ -12,7 +12,7 @@ import tensorflow as tf
 from tfsr.errors import ModelError
 from tfsr.models.interpolation import interpolate
 from tfsr.models.mdsr import select_scale
-from tfsr.models.presets import get_preset, is_preset, preset_file
+from tfsr.models.presets import get_preset, is_preset, not_found, preset_file
 
 
 def load_model(path):
@@ -22,7 +22,7 @@ def load_model(path):
     """
     path = preset_file(str(path), "keras") if is_preset(path) else Path(path)
     if not path.exists():
-        raise ModelError(f"{path}: no such file or folder")
+        raise ModelError(not_found(path))
     if path.is_dir():
         if not (path / "saved_model.pb").is_file():
             raise ModelError(f"{path}: not a SavedModel folder (no saved_model.pb)")

@@ -76,6 +76,14 @@ def get_preset(name):
         raise PresetError(f"unknown preset {name!r}; {presets_hint(name)}") from None
 
 
+def not_found(spec):
+    """The one line for a --model value that is neither a file nor a preset: a name gets the presets listed."""
+    looks_like_a_name = "/" not in str(spec) and not Path(str(spec)).suffix
+    if looks_like_a_name:
+        return f"{spec}: not a preset and no such file or folder ({presets_hint(spec)})"
+    return f"{spec}: no such file or folder"
+
+
 def presets_hint(name):
     """``choose from a, b, c`` and, for a near miss, ``(did you mean b?)``."""
     import difflib
