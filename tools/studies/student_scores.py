@@ -23,6 +23,12 @@ def scores(sr, teacher, hr):
     return {"psnr_teacher": psnr(sr, teacher, 4), "psnr_photo": psnr(sr, hr, 4), **detail_scores(sr, hr)}
 
 
+def _mean(values):
+    """The mean of the finite values; None if there are none (the teacher's PSNR to itself)."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else None
+
+
 def main(argv=None):
     p = cli.parser(__doc__.splitlines()[0], "python tools/studies/student_scores.py")
     p.add_argument("teacher_set", help="a teacher set folder (tfsr.teach)")
@@ -46,12 +52,12 @@ def main(argv=None):
         rows["teacher"].append(scores(teacher, teacher, hr))
         for model, upscale in upscalers.items():
             rows[model].append(scores(upscale(lr), teacher, hr))
-    means = {name: {k: float(np.mean([r[k] for r in values if np.isfinite(r[k])])) for k in values[0]}
-             for name, values in rows.items()}
+    means = {name: {k: _mean([r[k] for r in values]) for k in values[0]} for name, values in rows.items()}
     print(f"{len(crops)} held-out crops of {args.teacher_set}")
     print(f"{'':40s} {'PSNR teacher':>12s} {'PSNR photo':>10s} {'texture':>8s} {'flat':>7s}")
     for name, m in means.items():
-        print(f"{name[-40:]:40s} {m['psnr_teacher']:12.2f} {m['psnr_photo']:10.2f} {m['texture']:+8.2f} {m['flat']:+7.2f}")
+        teacher = "–" if m["psnr_teacher"] is None else f"{m['psnr_teacher']:.2f}"
+        print(f"{name[-40:]:40s} {teacher:>12s} {m['psnr_photo']:10.2f} {m['texture']:+8.2f} {m['flat']:+7.2f}")
     if args.json:
         from tfsr.data.images import atomic_output
         with atomic_output(args.json) as tmp:
