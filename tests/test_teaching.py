@@ -175,3 +175,23 @@ def test_a_run_on_a_teacher_set_validates_on_its_held_out_crops_and_its_report_n
     with pytest.raises(ConfigError, match="is a teacher set: .* not with --degradation, --hold-out"):
         train(TrainConfig(dataset=str(output), degradation="jpeg", hold_out=2, output=str(tmp_path / "no")))
     assert not (tmp_path / "no").exists()
+
+
+def test_students_are_scored_against_the_teacher_and_the_photo_on_the_held_out_crops(made, tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "tools" / "studies"))
+    import student_scores
+    output, _ = made
+    student_scores.main([str(output), "--json", str(tmp_path / "s.json")])
+    means = json.loads((tmp_path / "s.json").read_text())["means"]
+    assert means["teacher"]["psnr_teacher"] is None  # a PSNR to itself has no value
+    assert means["teacher"]["texture"] == pytest.approx(
+        np.mean([detail_of(output, name, "teacher")["texture"] for name in ("v000000", "v000001")]))
+    # the nearest-neighbour teacher's images are blockier than bicubic's: further from the photo
+    assert means["bicubic"]["psnr_photo"] > means["teacher"]["psnr_photo"]
+    assert "2 held-out crops" in capsys.readouterr().out
+
+
+def detail_of(output, name, kind):
+    from tfsr.detail import detail_scores
+    return detail_scores(read_image(output / "valid" / kind / f"{name}.png"),
+                         read_image(output / "valid" / "hr" / f"{name}.png"))

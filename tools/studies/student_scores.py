@@ -32,7 +32,7 @@ def _mean(values):
 def main(argv=None):
     p = cli.parser(__doc__.splitlines()[0], "python tools/studies/student_scores.py")
     p.add_argument("teacher_set", help="a teacher set folder (tfsr.teach)")
-    p.add_argument("models", nargs="+", help="presets or model files (x4)")
+    p.add_argument("models", nargs="*", help="presets or model files (x4); none: bicubic and the teacher only")
     p.add_argument("--json", help="write the scores here")
     args = p.parse_args(argv)
     from tfsr.data.images import read_image
