@@ -1,4 +1,4 @@
-"""Training step time: Keras (oneDNN on/off × XLA on/off) against PyTorch, same networks.
+"""Training step time: Keras (oneDNN on/off × XLA on/off, and bfloat16) against PyTorch, same networks.
 
     python tools/benchmark_train.py --archs edsr_baseline wdsr_b --steps 6 --json docs/benchmarks/train_speed.json
 
@@ -21,13 +21,17 @@ import numpy as np
 
 from tfsr import cli
 
-MODES = {"keras: oneDNN on": ("1", False), "keras: oneDNN off": ("0", False),
-         "keras: XLA, oneDNN on": ("1", True), "keras: XLA, oneDNN off": ("0", True)}
+MODES = {"keras: oneDNN on": ("1", False, "float32"), "keras: oneDNN off": ("0", False, "float32"),
+         "keras: XLA, oneDNN on": ("1", True, "float32"), "keras: XLA, oneDNN off": ("0", True, "float32"),
+         "keras: bfloat16, oneDNN on": ("1", False, "bfloat16")}  # what --mixed-precision bfloat16 computes in
 
 
-def keras_step_times(arch, scale, batch, patch, steps, jit):
+def keras_step_times(arch, scale, batch, patch, steps, jit, dtype="float32"):
     import keras
     import tensorflow as tf
+
+    if dtype != "float32":
+        keras.mixed_precision.set_global_policy(f"mixed_{dtype}")
 
     from tfsr.models import build
     from tfsr.training import TrainConfig, make_optimizer
@@ -80,7 +84,7 @@ def worker(args):
     if args.mode == "torch":
         times = torch_step_times(args.arch, args.scale, args.batch, args.patch, args.steps)
     else:
-        times = keras_step_times(args.arch, args.scale, args.batch, args.patch, args.steps, MODES[args.mode][1])
+        times = keras_step_times(args.arch, args.scale, args.batch, args.patch, args.steps, *MODES[args.mode][1:])
     print(json.dumps(times))
 
 
@@ -138,10 +142,13 @@ def main():
                             "round_medians": rounds[mode], "times": times[mode]})
             print(f"{arch:<15} {mode:<24} {median:8.3f} {1 / median:8.3f}   "
                   f"({', '.join(f'{r:.3f}' for r in rounds[mode])})", flush=True)
+    from tfsr.inference.cpu import cpu_description
+    cpu = cpu_description()
+    print(f"on {cpu['cpu']} ({', '.join(cpu['isa'])})")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"batch": args.batch, "patch": args.patch, "scale": args.scale,
-                                               "results": results}, indent=2))
+                                               "cpu": cpu, "results": results}, indent=2))
 
 
 if __name__ == "__main__":
