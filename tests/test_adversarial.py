@@ -103,7 +103,7 @@ def test_perceptual_losses_are_finite_differentiable_and_offline(monkeypatch):
     _, hr = batch(3)
     hr = hr / 255.0
     sr = tf.Variable(tf.clip_by_value(hr + tf.random.stateless_normal(hr.shape, (0, 1), stddev=0.05), 0, 1))
-    for name, loss in content_losses({"l1": 1, "l2": 1, "fft": 1, "grid": 1, "vgg": 1}, scale=4).items():
+    for name, loss in content_losses({"l1": 1, "l2": 1, "fft": 1, "grid": 1, "vgg": 1, "detail": 1}, scale=4).items():
         with tf.GradientTape() as tape:
             value = loss(hr, sr)
         gradient = tape.gradient(value, sr)
@@ -149,6 +149,28 @@ def test_fft_loss_ignores_a_shift_but_not_a_checkerboard():
     pattern = np.tile(np.random.default_rng(0).uniform(-0.02, 0.02, (4, 4, 1)), (16, 16, 3))[None]
     weak, strong = float(fft_loss(hr, hr + pattern)), float(fft_loss(hr, hr + 2 * pattern))
     assert weak > 1e-4 and 1.8 * weak < strong < 2.6 * weak  # paid for about in proportion to its strength
+
+
+def test_detail_loss_wants_the_targets_detail_in_its_place_whatever_its_phase():
+    from tfsr.detail import laplacian_energy as scored_energy
+    from tfsr.training.losses import detail_loss, laplacian_energy
+    rng = np.random.default_rng(0)
+    texture = np.full((1, 64, 64, 3), 0.5, np.float32)
+    texture[:, :, 32:] += rng.normal(0, 0.05, (1, 64, 32, 3)).astype(np.float32)  # the right half textured
+    target = tf.constant(texture)
+    # its energy is tfsr.detail's (on [0, 1] instead of [0, 255]; VALID filtering, so its blocks start a pixel in)
+    energy, scored = laplacian_energy(target, block=16)[0, :, :, 0].numpy() * 255 ** 2, scored_energy(texture[0] * 255)
+    assert energy[:, 0].max() == scored[:, 0].max() == 0.0  # flat
+    assert energy[:, 2].mean() == pytest.approx(scored[:, 2:].mean(), rel=0.1)  # textured
+    shuffled = texture.copy()
+    shuffled[:, :, 32:] = np.roll(texture[:, :, 32:], 5, axis=1)  # the same texture, other pixels
+    flat = np.full_like(texture, 0.5)
+    moved = np.concatenate([texture[:, :, 32:], flat[:, :, 32:]], axis=2)  # the texture on the wrong side
+    blurred = float(detail_loss(target, tf.constant(flat)))  # no detail where it belongs
+    assert blurred > 1.0
+    # the same texture at other pixels costs a tenth of that (8x8 blocks of noise differ in energy a little)
+    assert float(detail_loss(target, tf.constant(shuffled))) < 0.1 * blurred
+    assert float(detail_loss(target, tf.constant(moved))) > 1.5 * blurred  # missing there, and junk where flat
 
 
 def test_luma_loss_is_the_scored_y_difference_and_ignores_chroma():
