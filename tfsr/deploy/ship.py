@@ -41,7 +41,7 @@ def run_report(run):
               "trained_on": config.get("eval_degradation") or config.get("degradation") or "bicubic"}
     if config.get("teacher"):
         report["teachers"] = dict(zip(config["teacher"], config["teacher_weights"], strict=True))
-    if is_teacher_set(config["dataset"]):
+    if config.get("dataset") and is_teacher_set(config["dataset"]):
         manifest = read_manifest(config["dataset"])
         report["trained_on"] = manifest["chain"]
         report["teacher_set"] = {"teacher": manifest["teacher"], "share": config.get("teacher_share") or 1.0,
