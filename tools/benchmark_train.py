@@ -1,6 +1,7 @@
 """Training step time: Keras (oneDNN on/off × XLA on/off, and bfloat16) against PyTorch, same networks.
 
     python tools/benchmark_train.py --archs edsr_baseline wdsr_b --steps 6 --json docs/benchmarks/train_speed.json
+    python tools/benchmark_train.py --configurations "keras: oneDNN on" "keras: bfloat16, oneDNN on" torch
 
 Batch 16, LR patch 48, x4 by default. Each configuration runs in a fresh
 process (TF_ENABLE_ONEDNN_OPTS is read when TensorFlow is imported) on a
@@ -109,6 +110,8 @@ def main():
     p.add_argument("--patch", type=int, default=48, help="LR patch size")
     p.add_argument("--steps", type=int, default=4, help="timed steps per configuration and round")
     p.add_argument("--rounds", type=int, default=3, help="round-robin repetitions of all configurations")
+    p.add_argument("--configurations", nargs="+", choices=[*MODES, "torch"], default=[*MODES, "torch"],
+                   metavar="NAME", help=f"configurations to time (default: all: {', '.join([*MODES, 'torch'])})")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--arch", help=argparse.SUPPRESS)
@@ -121,7 +124,7 @@ def main():
     print(f"{'arch':<15} {'configuration':<24} {'s/step':>8} {'steps/s':>8}   "
           f"(median of {args.rounds}x{args.steps} steps; per-round medians)")
     for arch in args.archs:
-        configurations = [*MODES, "torch"]  # "torch": PyTorch eager, the reference
+        configurations = args.configurations  # "torch": PyTorch eager, the reference
         times = {mode: [] for mode in configurations}
         rounds = {mode: [] for mode in configurations}
         errors = {}
