@@ -52,3 +52,28 @@ def test_an_unknown_model_name_is_one_line_listing_the_presets_with_a_guess(tmp_
     assert line.startswith("error: wdsr_b_x4_rael: not a preset and no such file or folder (presets: wdsr_b_x2, ")
     assert line.endswith("(did you mean wdsr_b_x4_real?))")
     assert not (tmp_path / "sr").exists()
+
+
+
+MISSING = {"train": (["--dataset", "/nonexist/photos"], "/nonexist/photos: folder does not exist"),
+           "tune": (["--arch", "wdsr_b", "--dataset", "/nonexist/photos"], "/nonexist/photos: folder does not exist"),
+           "evaluate": (["--model", "nothere.keras", "--dataset", "set5"], "nothere.keras: no such file or folder"),
+           "export": (["wdsr_b_x2", "o.tflite", "--verify-data", "/nonexist/photos"],
+                      "/nonexist/photos: folder does not exist"),
+           "ship": (["nothere.keras", "--data-dir", ".", "--calibration", "sample"],
+                    "nothere.keras: no such file or folder"),
+           "import_weights": (["nothere.h5", "--format", "krasserm", "--output", "x.keras"],
+                              "nothere.h5: no such file or folder"),
+           "interpolate": (["wdsr_b_x2", "nothere.keras", "--weight", "0.5", "--output", "x.keras"],
+                           "nothere.keras: no such file or folder")}
+
+
+@pytest.mark.parametrize("command", MISSING)
+def test_a_missing_input_is_refused_in_one_line_before_tensorflow_loads(command, tmp_path):
+    argv, line = MISSING[command]
+    code = (f"import sys\nfrom tfsr import cli, {command} as c\n"
+            f"status = cli.run(c.main, {argv!r})\n"
+            "print(status, 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.split() == ["2", "False"]
+    assert out.stderr.strip() == f"error: {line}"

@@ -104,6 +104,7 @@ class ReportPage:
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    cli.check_inputs(models=[args.model], datasets=[args.dataset])
     from tfsr.data import bicubic_upscale, resolve
     from tfsr.evaluation import evaluate
     from tfsr.inference.files import load

@@ -69,6 +69,7 @@ def input_chains(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    cli.check_inputs(models=[args.model], datasets=[args.verify_data, args.calibration])
     from tfsr.data import resolve
     from tfsr.data.degradation_options import DegradationError
     from tfsr.data.degradations import degradation

@@ -35,6 +35,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if not args.output.endswith(".keras"):
         raise cli.UserError(f"{args.output}: the output must be a .keras file")
+    cli.check_inputs(files=[args.src])
     from tfsr.data.images import atomic_output
     from tfsr.importers import WeightsError, import_weights
     from tfsr.models.complexity import count_params

@@ -34,6 +34,7 @@ def main(argv=None):
         raise cli.UserError(f"{args.output}: the output must be a .keras file")
     if not 0.0 <= args.weight <= 1.0:
         raise cli.UserError(f"--weight {args.weight}: must be between 0 and 1")
+    cli.check_inputs(models=[args.model, args.other])
     import json
 
     from tfsr.data.images import atomic_output

@@ -44,6 +44,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    cli.check_inputs(models=[args.model], datasets=[args.data_dir, args.calibration])
     from pathlib import Path
 
     from tfsr.data.degradation_options import DegradationError

@@ -158,7 +158,8 @@ def read_config_file(path):
 def config_from_args(argv):
     """TrainConfig from defaults, then --config FILE, then explicit flags; and --resume."""
     parser = build_parser()
-    args = parser.parse_args(argv)  # first: --help and bad flags cost no TensorFlow
+    args = parser.parse_args(argv)  # first: --help, bad flags and missing inputs cost no TensorFlow
+    cli.check_inputs(models=[args.init_from], datasets=[args.dataset, args.eval_dataset])
     from tfsr.training.config import ConfigError, TrainConfig, resumed_config
     given = {dest: getattr(args, dest) for dest in cli.explicit_options(parser, argv) if dest not in NOT_OPTIONS}
     if args.cache == "none":

@@ -38,6 +38,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    cli.check_inputs(datasets=[args.dataset, args.eval_dataset])
     from tfsr.data import bicubic_upscale
     from tfsr.data.images import atomic_output
     from tfsr.evaluation import evaluate
