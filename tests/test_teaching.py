@@ -137,6 +137,7 @@ def test_training_patches_of_a_teacher_set_keep_lr_and_target_paired_through_fli
     output, _ = made
     source = teacher_set(output, 4)
     assert len(source) == 12
+    assert source.describe_input() == "LR as loaded (jpeg:75 when the set was made, seed 0)"
     batches = training_dataset(source, batch_size=6, patch_size=12, seed=3).take(8)
     turned = 0
     for lr, target in batches:

@@ -47,6 +47,7 @@ class PairedSet:
     pairs: list
     degradation: object = None
     seed: int = 0
+    lr_files: str = "bicubic"  # how the LR files were made (before any ``degradation``)
 
     def __len__(self):
         return len(self.pairs)
@@ -68,7 +69,7 @@ class PairedSet:
     def describe_input(self):
         """What the LR images are, for result lines."""
         if self.degradation is None:
-            return "LR as loaded (bicubic)"
+            return f"LR as loaded ({self.lr_files})"
         return f"LR degraded by {self.degradation.describe()}, seed {self.seed} (per image: seed, crc32 of its name)"
 
 

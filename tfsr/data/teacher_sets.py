@@ -89,4 +89,5 @@ def teacher_set(path, scale, split="train", teacher_share=1.0):
         target = files["teacher"] if uses_teacher(name, teacher_share) else files["hr"]
         pairs.append(Pair(name, target, files["lr"]))
     share = "" if teacher_share == 1 else f", {teacher_share:g} teacher"
-    return PairedSet(f"{path.name}/{split} ({manifest['teacher']['spec']}{share})", scale, pairs)
+    return PairedSet(f"{path.name}/{split} ({manifest['teacher']['spec']}{share})", scale, pairs,
+                     lr_files=f"{manifest['chain']} when the set was made, seed {manifest['seed']}")
