@@ -77,3 +77,22 @@ def test_the_exported_blend_is_the_keras_blend(slider, rng, capsys):
                                np.clip(keras_output(interpolate(look, true, 0.3), image), 0, 255), atol=1e-3)
     assert json.loads((slider / "look_0.3.tflite.json").read_text())["strength"] == {
         "preset": "look", "partner": "true", "strength": 0.3}
+
+
+def test_a_presets_tflite_files_are_at_its_default_strength_and_its_keras_file_at_one(slider, rng):
+    from tfsr import export
+    from tfsr.models import pretrained
+    export.main(["look", str(slider / "look_float16.tflite")])  # what tfsr.ship makes: the default strength
+    assert json.loads((slider / "look_float16.tflite.json").read_text())["strength"]["strength"] == 0.6
+    look, true = (keras.saving.load_model(slider / f"{n}.keras") for n in ("look", "true"))
+    image = random_image(rng, 20, 24)
+    x = image[None].astype(np.float32)
+    default = load("look", precision="float32", tile=None)
+    assert default.source == str(slider / "look_float16.tflite")
+    np.testing.assert_allclose(default.predict(x)[0],
+                               np.clip(keras_output(interpolate(look, true, 0.6), image), 0, 255), atol=1e-3)
+    one = load("look", strength=1.0, tile=None)
+    assert one.source == "look at strength 1"
+    np.testing.assert_allclose(one.predict(x)[0], np.clip(keras_output(look, image), 0, 255), atol=1e-3)
+    np.testing.assert_array_equal(keras_output(pretrained("look"), image),
+                                  keras_output(interpolate(look, true, 0.6), image))

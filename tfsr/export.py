@@ -26,7 +26,8 @@ def build_parser():
     p.add_argument("--scale", type=int, help="the scale to export from a multi-scale (MDSR) model")
     p.add_argument("--strength", type=float, metavar="S",
                    help="a preset with a fidelity partner (wdsr_b_x4_photo) at this strength: the two networks' "
-                        "weights blended into one file (1: the preset, 0: its partner)")
+                        "weights blended into one file (1: the preset's .keras network, 0: its partner; default: "
+                        "the preset's default strength, as its shipped files)")
     p.add_argument("--calibration", default="sample",
                    help="int8/int16x8 calibration images: sample (bundled), div2k, a benchmark name or a folder")
     p.add_argument("--calibration-degradation", metavar="CHAIN",
@@ -81,12 +82,12 @@ def main(argv=None):
         verify_chain, calibration_chain = map(degradation, input_chains(args))
     except DegradationError as e:
         raise cli.UserError(str(e)) from None
+    from tfsr.models.presets import get_preset, is_preset
     recipe = None
-    if args.strength is not None:
+    if args.strength is not None or (is_preset(args.model) and get_preset(args.model).partner):
         from tfsr.errors import ModelError
         from tfsr.inference.files import strength_of
         from tfsr.models.loading import pretrained
-        from tfsr.models.presets import get_preset
         try:
             strength = strength_of(args.model, args.strength)
         except ModelError as e:

@@ -11,6 +11,8 @@ as it is), NAME.keras.json (Set5 and Set14
 PSNR/SSIM/NIQE and bicubic's, on clean LR and on each --score-degradations
 protocol), NAME_float16.tflite and NAME_int8.tflite with their reports,
 each verified on Set5 before it is written (Set14 is the held-out check).
+A preset with a strength slider (a fidelity partner) keeps NAME.keras at
+strength 1 and is scored and exported at its default strength.
 A model for degraded inputs (--inputs; by default a preset's own chain or
 the chain a run validated on) is verified and calibrated on inputs
 degraded by that chain. A clean-input x2-x4 model's report lists VDSR's,
@@ -68,10 +70,12 @@ def main(argv=None):
         raise cli.UserError(f"--inputs: {e}") from None
     if preset and Path(args.output).resolve() == model_file.parent.resolve() and name == preset.name:
         raise cli.UserError(f"{args.output}: that is where {name}'s shipped files are; choose another --output")
+    blend = (preset_file(known.partner, "keras"), known.strength) if known and known.partner and known.strength != 1 \
+        else None
     try:
         summary = ship(model_file, name, args.output, args.data_dir, args.calibration, inputs, args.qat_steps,
                        args.max_int8_drop, args.score_degradations, report, log=lambda line: print(line, flush=True),
-                       max_int8_niqe_change=args.max_int8_niqe_change)
+                       max_int8_niqe_change=args.max_int8_niqe_change, blend=blend)
     except ExportError as e:
         raise cli.UserError(str(e)) from None
     print(f"shipped {name} ({summary['parameters']:,} parameters) to {args.output}: Set5 {summary['set5']['psnr']:.2f} "

@@ -133,6 +133,12 @@ def _blend(name, strength, scale, backend, num_threads):
     return make_predictor(model, backend), scale
 
 
+def _shipped_at(name, strength, backend):
+    """Whether a file of preset ``name`` is that network at ``strength``: its ``.tflite`` files are made at its
+    default strength (what an app runs), its ``.keras`` file is strength 1 (the network the slider blends)."""
+    return strength == get_preset(name).strength if backend == "litert" else strength == 1.0
+
+
 def strength_of(spec, strength):
     """The strength a preset runs at: ``strength``, else its default; `ModelError` where there is no slider."""
     partner = is_preset(spec) and get_preset(spec).partner
@@ -155,14 +161,14 @@ def open_predictor(spec, scale=None, backend="litert", num_threads=None, precisi
             raise ModelError(f"{spec}: the model upscales x{predictor.scale}, not x{scale}")
         return predictor, predictor.scale, str(spec)
     strength = strength_of(spec, strength)
-    if strength is not None and strength not in (0.0, 1.0):
+    if strength == 0.0:
+        spec = get_preset(spec).partner
+    elif strength is not None and not _shipped_at(spec, strength, backend):
         if precision == "int8":
             raise ModelError(f"{spec} at strength {strength:g}: no int8 file (make one with tfsr-export {spec} "
                              f"OUT.tflite --strength {strength:g} --quantize int8)")
         predictor, scale = _blend(spec, strength, scale, backend, num_threads)
         return predictor, scale, f"{spec} at strength {strength:g}"
-    if strength == 0.0:
-        spec = get_preset(spec).partner
     path = model_path(spec, scale, backend, precision)
     if path.suffix == ".tflite":
         if backend != "litert":

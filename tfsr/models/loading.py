@@ -107,13 +107,16 @@ def for_scale(model, scale=None, path=None):
 def pretrained(name, strength=None):
     """The shipped Keras model of preset ``name`` (e.g. ``"wdsr_b_x4"``), ready to use or fine-tune.
 
-    ``strength`` (a preset with a partner): its weights blended with the
-    partner's, ``strength * preset + (1 - strength) * partner``; 1 is the
-    preset, 0 the partner.
+    ``strength`` (a preset with a partner; default: the preset's own): its
+    weights blended with the partner's, ``strength * preset + (1 - strength)
+    * partner``; 1 is the preset's ``.keras`` file, 0 the partner.
     """
-    if strength is None or strength == 1:
+    preset = get_preset(name)
+    if strength is None:
+        strength = preset.strength if preset.partner else 1
+    if strength == 1:
         return load_model(preset_file(name, "keras"))
-    partner = get_preset(name).partner
+    partner = preset.partner
     if partner is None:
         raise ModelError(f"{name}: no fidelity partner to blend with (no --strength)")
     if strength == 0:

@@ -2,7 +2,9 @@
 
 The files are made in the repository's ``saved_models/`` folder: a
 ``.keras`` model and its verified TFLite exports (``<name>_float16.tflite``,
-``<name>_int8.tflite``). The wheel carries the float ones (``.keras``,
+``<name>_int8.tflite``). A preset with a fidelity ``partner`` has a
+strength slider: its ``.keras`` file is strength 1, and its ``.tflite``
+files and scores are at its default ``strength`` (the blend apps run). The wheel carries the float ones (``.keras``,
 ``_float16.tflite`` and their reports, about 2.5 MB a preset) as package
 data in ``tfsr/models/weights/``, copied there by setup.py when it is
 built, so a preset works after ``pip install`` with no network; int8 files
@@ -27,7 +29,7 @@ class Preset:
     description: str
     inputs: str = "bicubic"  # the degradation chain it was trained for (`tfsr.data.degradations`)
     partner: str = None  # the same network with faithful weights: --strength blends towards it (0: the partner)
-    strength: float = 1.0  # the default --strength (1: this preset's own weights)
+    strength: float = 1.0  # the default --strength (1: the .keras file's weights); the .tflite files are made at it
 
 
 _REAL = ("for real photos: fine-tuned on the mixed degradation chain (clean, JPEG, blur + noise + JPEG, BSRGAN, "
