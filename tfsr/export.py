@@ -25,7 +25,8 @@ def build_parser():
                    help="TFLite weights/activations precision")
     p.add_argument("--scale", type=int, help="the scale to export from a multi-scale (MDSR) model")
     p.add_argument("--strength", type=float, metavar="S",
-                   help="a preset with a fidelity partner (wdsr_b_x4_photo) at this strength: the two networks' "
+                   help="a preset with a fidelity partner (none of the shipped presets has one yet) at this strength: the two "
+                        "networks' "
                         "weights blended into one file (1: the preset's .keras network, 0: its partner; default: "
                         "the preset's default strength, as its shipped files)")
     p.add_argument("--calibration", default="sample",

@@ -1,7 +1,7 @@
 """The one way in: what a ``--model`` value names, resolved, loaded and returned as a runnable `Upscaler`.
 
     upscaler = tfsr.load("wdsr_b_x4_real")            # a preset, the file that runs fastest here
-    upscaler = tfsr.load("wdsr_b_x4_photo", strength=0.5)
+    upscaler = tfsr.load("my_preset", strength=0.5)     # a preset with a fidelity partner, half way
     upscaler = tfsr.load("runs/x4/best.keras")          # a .keras file, SavedModel, .tflite, or ncnn model
     sr = upscaler(image)
 
