@@ -197,6 +197,23 @@ def test_an_output_blend_is_one_network_twice_as_wide_that_computes_the_blend_of
     assert blend_report(out)["interpolation"]["space"] == "outputs"
 
 
+def test_an_output_blend_of_two_widths_and_of_a_blend_is_one_network_as_wide_as_both():
+    from tfsr.models.interpolation import blend_outputs
+    rng = np.random.default_rng(4)
+    narrow, wide = build("wdsr_b", 4, **TINY["wdsr_b"]), build("wdsr_b", 4, **{**TINY["wdsr_b"], "features": 16})
+    third = build("wdsr_b", 4, **TINY["wdsr_b"])
+    for model in (narrow, wide, third):
+        model.set_weights([rng.normal(scale=0.3, size=w.shape).astype("float32") for w in model.get_weights()])
+    x = rng.uniform(0, 255, (1, 10, 12, 3)).astype("float32")
+    mixed = blend_outputs(wide, narrow, 0.6)
+    np.testing.assert_allclose(mixed(x), 0.6 * np.asarray(wide(x)) + 0.4 * np.asarray(narrow(x)), rtol=1e-5, atol=2e-3)
+    again = blend_outputs(mixed, third, 0.25)  # wdsr_b_x4_gan (itself a blend) with wdsr_b_x4_real: the slider
+    expected = 0.25 * (0.6 * np.asarray(wide(x)) + 0.4 * np.asarray(narrow(x))) + 0.75 * np.asarray(third(x))
+    np.testing.assert_allclose(again(x), expected, rtol=1e-5, atol=2e-3)
+    head = next(layer for layer in again.layers if layer.name == "head")
+    assert head.layer.filters == 16 + 8 + 8
+
+
 def test_output_blending_refuses_a_network_it_cannot_merge():
     from tfsr.errors import ModelError
     from tfsr.models.interpolation import blend_outputs
@@ -204,8 +221,10 @@ def test_output_blending_refuses_a_network_it_cannot_merge():
     with pytest.raises(ModelError, match="output blending merges WDSR networks"):
         blend_outputs(edsr, build("edsr_baseline", 2, **TINY["edsr_baseline"]), 0.5)
     wdsr = build("wdsr_b", 2, **TINY["wdsr_b"])
-    with pytest.raises(ModelError, match="not the same network"):
-        blend_outputs(wdsr, build("wdsr_b", 2, **{**TINY["wdsr_b"], "features": 16}), 0.5)
+    with pytest.raises(ModelError, match="not the same network"):  # another depth
+        blend_outputs(wdsr, build("wdsr_b", 2, **{**TINY["wdsr_b"], "blocks": TINY["wdsr_b"]["blocks"] + 1}), 0.5)
+    with pytest.raises(ModelError, match="not the same network"):  # another scale
+        blend_outputs(wdsr, build("wdsr_b", 3, **TINY["wdsr_b"]), 0.5)
     with pytest.raises(ModelError, match=r"must be in \[0, 1\]"):
         blend_outputs(wdsr, wdsr, 1.5)
 

@@ -55,7 +55,7 @@ def test_the_sliders_ends_are_its_two_models_and_its_middle_their_weight_blend(s
 
 
 def test_a_strength_outside_the_slider_or_without_a_partner_is_one_line(slider):
-    with pytest.raises(ModelError, match=r"^plain: --strength needs a preset with a fidelity partner \(look\)$"):
+    with pytest.raises(ModelError, match=r"^plain: --strength needs a preset with a fidelity partner \(wdsr_b_x4_gan, look\)$"):
         load("plain", strength=0.5)
     with pytest.raises(ModelError, match=r"^--strength 1.5: must be between 0 \(faithful\) and 1"):
         load("look", strength=1.5)
@@ -96,3 +96,20 @@ def test_a_presets_tflite_files_are_at_its_default_strength_and_its_keras_file_a
     np.testing.assert_allclose(one.predict(x)[0], np.clip(keras_output(look, image), 0, 255), atol=1e-3)
     np.testing.assert_array_equal(keras_output(pretrained("look"), image),
                                   keras_output(interpolate(look, true, 0.6), image))
+
+
+def test_an_output_blend_preset_slides_between_the_two_images(slider, rng, monkeypatch):
+    from tfsr.models import pretrained
+    keras.utils.set_random_seed(4)
+    build("wdsr_b", 4, blocks=2, features=16).save(slider / "drawn.keras")  # wider than its partner, as wdsr_b_x4_gan
+    monkeypatch.setitem(presets.PRESETS, "drawn", Preset("drawn", "wdsr_b", 4, "test", partner="true", blend="outputs"))
+    drawn, true = (keras.saving.load_model(slider / f"{n}.keras") for n in ("drawn", "true"))
+    image = random_image(rng, 20, 24)
+    x = image[None].astype(np.float32)
+    half = load("drawn", strength=0.4, backend="function", tile=None)
+    assert half.source == "drawn at strength 0.4"
+    np.testing.assert_allclose(half.predict(x)[0], 0.4 * keras_output(drawn, image) + 0.6 * keras_output(true, image),
+                               rtol=1e-5, atol=2e-3)
+    assert load("drawn", backend="function").source == str(slider / "drawn.keras")  # its default: 1, itself
+    assert load("drawn", strength=0.0, backend="function").source == str(slider / "true.keras")
+    assert pretrained("drawn", 0.4).get_layer("head").layer.filters == 16 + 8

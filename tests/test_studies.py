@@ -17,6 +17,7 @@ from chain_noise import YCC, noise
 from int8_budget import correct_biases, quantization_budget
 from interpolation_sweep import blend_outputs, choose, remembered
 from jpeg_block_phase import edge_mask, phase_errors, phase_gain
+from lone_pixels import lone_pixels
 
 
 def test_bias_correction_leaves_every_int8_convolution_unbiased():
@@ -112,3 +113,13 @@ def test_block_phase_puts_each_hr_pixel_at_its_lr_pixels_place_in_the_jpeg_block
     np.testing.assert_allclose(model_sums[edge], 4 * bicubic_sums[edge])
     gains = phase_gain(model_sums + 1e-9, bicubic_sums)
     assert gains["edge"] == pytest.approx(10 * np.log10(1 / 4)) and gains["inner"] > 90
+
+
+def test_lone_pixels_counts_single_bright_pixels_not_bright_edges_or_pairs():
+    image = np.full((12, 12, 3), 100, np.uint8)
+    image[3, 3] = 160  # lone: 60 above every neighbour
+    image[8, 2:10] = 200  # a bright line: each of its pixels has a bright neighbour
+    image[5, 8] = image[5, 9] = 220  # a bright pair
+    image[1, 9] = 120  # 20 above: under the margin
+    assert lone_pixels(image, 25) == 1
+    assert lone_pixels(image, 15) == 2

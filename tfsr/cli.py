@@ -120,9 +120,9 @@ def check_inputs(models=(), files=(), datasets=()):
 def add_model_choices(p, default_precision):
     """--strength and --precision: how a preset runs (tfsr.upscale, tfsr.evaluate, tfsr.export)."""
     p.add_argument("--strength", type=float, metavar="S",
-                   help="for a preset with a fidelity partner (none of the shipped presets has one yet): 1 draws the most "
-                        "detail, 0 is the "
-                        "faithful partner, between them the two networks' weights blended (default: the preset's)")
+                   help="for a preset with a fidelity partner (wdsr_b_x4_gan): 1 draws the most detail, 0 is the "
+                        "faithful partner (wdsr_b_x4_real), between them the two blended as one network (default: "
+                        "the preset's)")
     p.add_argument("--precision", default=default_precision, choices=["auto", "float32", "int8"],
                    help="which file of a preset runs: auto = its verified int8 file where this CPU has int8 dot "
                         "products (VNNI, AMX, ARM dotprod), else float; float32 = the float file")

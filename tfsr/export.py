@@ -25,10 +25,9 @@ def build_parser():
                    help="TFLite weights/activations precision")
     p.add_argument("--scale", type=int, help="the scale to export from a multi-scale (MDSR) model")
     p.add_argument("--strength", type=float, metavar="S",
-                   help="a preset with a fidelity partner (none of the shipped presets has one yet) at this strength: the two "
-                        "networks' "
-                        "weights blended into one file (1: the preset's .keras network, 0: its partner; default: "
-                        "the preset's default strength, as its shipped files)")
+                   help="a preset with a fidelity partner (wdsr_b_x4_gan) at this strength: the two blended into "
+                        "one network and file (1: the preset's .keras network, 0: its partner; default: the "
+                        "preset's default strength, as its shipped files)")
     p.add_argument("--calibration", default="sample",
                    help="int8/int16x8 calibration images: sample (bundled), div2k, a benchmark name or a folder")
     p.add_argument("--calibration-degradation", metavar="CHAIN",

@@ -5,7 +5,7 @@ near its weights, so ``weight * gan + (1 - weight) * l1``, variable by
 variable, moves smoothly between the GAN's texture and the L1 model's
 fidelity: no retraining, and the blend costs nothing more at run time.
 `blend_outputs` blends the two networks' images instead, as one network
-twice as wide.
+as wide as the two together.
 """
 import keras
 import numpy as np
@@ -45,7 +45,7 @@ def _mix(a, b, weight):
 
 
 def blend_outputs(model, other, weight):
-    """One WDSR network, twice as wide, that computes ``weight * model(x) + (1 - weight) * other(x)``.
+    """One WDSR network, as wide as the two together, that computes ``weight * model(x) + (1 - weight) * other(x)``.
 
     Blending the two networks' images keeps what each draws where blending
     their weights smears it (docs/history/2026-11-22_to_12-05-training-log.md §7); merged this way the blend
@@ -54,22 +54,28 @@ def blend_outputs(model, other, weight):
     (block-diagonal: each half reads only its own channels); WDSR's output is
     linear in its ``tail`` and ``skip`` convolutions, whose kernels are
     blended. Two WDSR-B of 32 features make one of 64 (1.21 M parameters,
-    half of them zero). The two must be the same WDSR network
-    (weight-normalised convolutions, ``tail`` and ``skip`` last).
+    half of them zero); a blend of 64 and a WDSR-B of 32, one of 96. The two
+    must be WDSR networks of the same layers (weight-normalised convolutions,
+    ``tail`` and ``skip`` last), of any widths.
     """
-    _blendable(model, other, weight)
+    if not 0.0 <= weight <= 1.0:
+        raise ModelError(f"the blend weight must be in [0, 1], got {weight}")
     mine, theirs = weight_norm_layers(model), weight_norm_layers(other)
-    plain = [layer for layer in walk_layers(model) if layer.weights and not isinstance(layer, WeightNormalization)]
-    if plain or not {"head", "tail", "skip"} <= {layer.name for layer in mine}:
-        raise ModelError(f"{model.name}: output blending merges WDSR networks (weight-normalised convolutions "
-                         f"ending in 'tail' and 'skip')")
+    for network in (model, other):
+        plain = [layer for layer in walk_layers(network) if layer.weights and not isinstance(layer, WeightNormalization)]
+        if plain or not {"head", "tail", "skip"} <= {layer.name for layer in weight_norm_layers(network)}:
+            raise ModelError(f"{network.name}: output blending merges WDSR networks (weight-normalised "
+                             f"convolutions ending in 'tail' and 'skip')")
+    if [layer.name for layer in mine] != [layer.name for layer in theirs] or not all(map(_mergeable, mine, theirs)):
+        raise ModelError(f"{model.name} and {other.name}: not the same network (their convolutions differ)")
+    others_filters = {b.name: b.layer.filters for b in theirs}
 
     def widened(layer):
         config = layer.get_config()
         if isinstance(layer, WeightNormalization):
             config["layer"].pop("build_config", None)  # built anew, on the wider input
             if layer.name not in _BLENDED:
-                config["layer"]["config"]["filters"] *= 2
+                config["layer"]["config"]["filters"] += others_filters[layer.name]
         return layer.__class__.from_config(config)
 
     wide = keras.models.clone_model(model, clone_function=widened)
@@ -81,7 +87,16 @@ def blend_outputs(model, other, weight):
     return wide
 
 
-_BLENDED = ("tail", "skip")  # WDSR's output is their sum: these are blended, every other conv doubled
+_BLENDED = ("tail", "skip")  # WDSR's output is their sum: these are blended, every other conv side by side
+
+
+def _mergeable(a, b):
+    """Whether two convolutions of the same name merge: the same window, and where blended the same output
+    (the skip convolution reads the image both read: all of its shape)."""
+    ka, kb = tuple(a.layer.kernel.shape), tuple(b.layer.kernel.shape)
+    if a.name == "skip":
+        return ka == kb
+    return ka[:2] == kb[:2] and (a.name != "tail" or ka[3] == kb[3])
 
 
 def _merged(a, b, weight):
@@ -94,7 +109,7 @@ def _merged(a, b, weight):
         return _mix(ka, kb, weight), _mix(ba, bb, weight)
     if a.name == "head":  # reads the input, writes both halves
         return np.concatenate([ka, kb], axis=3), np.concatenate([ba, bb])
-    kernel = np.zeros((*ka.shape[:2], 2 * ka.shape[2], 2 * ka.shape[3]), ka.dtype)
+    kernel = np.zeros((*ka.shape[:2], ka.shape[2] + kb.shape[2], ka.shape[3] + kb.shape[3]), ka.dtype)
     kernel[:, :, :ka.shape[2], :ka.shape[3]] = ka
     kernel[:, :, ka.shape[2]:, ka.shape[3]:] = kb
     return kernel, np.concatenate([ba, bb])

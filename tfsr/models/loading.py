@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfsr.errors import ModelError
-from tfsr.models.interpolation import interpolate
+from tfsr.models.interpolation import blend_outputs, interpolate
 from tfsr.models.mdsr import select_scale
 from tfsr.models.presets import get_preset, is_preset, not_found, preset_file
 
@@ -108,8 +108,9 @@ def pretrained(name, strength=None):
     """The shipped Keras model of preset ``name`` (e.g. ``"wdsr_b_x4"``), ready to use or fine-tune.
 
     ``strength`` (a preset with a partner; default: the preset's own): its
-    weights blended with the partner's, ``strength * preset + (1 - strength)
-    * partner``; 1 is the preset's ``.keras`` file, 0 the partner.
+    weights, or its images (``Preset.blend``), blended with the partner's,
+    ``strength * preset + (1 - strength) * partner``, as one network; 1 is
+    the preset's ``.keras`` file, 0 the partner.
     """
     preset = get_preset(name)
     if strength is None:
@@ -121,4 +122,5 @@ def pretrained(name, strength=None):
         raise ModelError(f"{name}: no fidelity partner to blend with (no --strength)")
     if strength == 0:
         return load_model(preset_file(partner, "keras"))
-    return interpolate(load_model(preset_file(name, "keras")), load_model(preset_file(partner, "keras")), strength)
+    blend = blend_outputs if preset.blend == "outputs" else interpolate
+    return blend(load_model(preset_file(name, "keras")), load_model(preset_file(partner, "keras")), strength)

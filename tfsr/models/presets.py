@@ -28,8 +28,9 @@ class Preset:
     scale: int
     description: str
     inputs: str = "bicubic"  # the degradation chain it was trained for (`tfsr.data.degradations`)
-    partner: str = None  # the same network with faithful weights: --strength blends towards it (0: the partner)
+    partner: str = None  # a faithful model: --strength blends towards it (0: the partner)
     strength: float = 1.0  # the default --strength (1: the .keras file's weights); the .tflite files are made at it
+    blend: str = "weights"  # how: "weights" (the same network fine-tuned apart) or "outputs" (their images)
 
 
 _REAL = ("for real photos: fine-tuned on the mixed degradation chain (clean, JPEG, blur + noise + JPEG, BSRGAN, "
@@ -44,8 +45,9 @@ PRESETS = {p.name: p for p in (
            inputs="photo"),
     Preset("wdsr_b_x4_gan", "wdsr_b", 4, "WDSR-B x4 for photos to look at: a GAN stage (L1, HED features, "
            "amplitude spectrum, grid term, U-Net discriminator) and an L1 model for photos, their images blended "
-           "0.45 : 0.55 in one network twice as wide (tfsr.interpolate --space outputs, 1.21 M parameters)",
-           inputs="photo"),
+           "0.45 : 0.55 in one network twice as wide (tfsr.interpolate --space outputs, 1.21 M parameters); "
+           "--strength s blends its images with wdsr_b_x4_real's (1: itself, 0: wdsr_b_x4_real)",
+           inputs="photo", partner="wdsr_b_x4_real", blend="outputs"),
 )}
 
 FORMATS = {"keras": ".keras", "float16": "_float16.tflite", "int8": "_int8.tflite"}
