@@ -70,8 +70,8 @@ def main(argv=None):
         raise cli.UserError(f"--inputs: {e}") from None
     if preset and Path(args.output).resolve() == model_file.parent.resolve() and name == preset.name:
         raise cli.UserError(f"{args.output}: that is where {name}'s shipped files are; choose another --output")
-    blend = (preset_file(known.partner, "keras"), known.strength) if known and known.partner and known.strength != 1 \
-        else None
+    blend = (preset_file(known.partner, "keras"), known.strength, known.blend) \
+        if known and known.partner and known.strength != 1 else None
     try:
         summary = ship(model_file, name, args.output, args.data_dir, args.calibration, inputs, args.qat_steps,
                        args.max_int8_drop, args.score_degradations, report, log=lambda line: print(line, flush=True),

@@ -119,9 +119,9 @@ def ship(model_file, name, output, data_dir, calibration, inputs="bicubic", qat_
         calibration: int8 calibration images (a folder or dataset name), degraded by ``inputs``.
         inputs: the chain the model is for; scored besides ``score_degradations`` and clean LR.
         report: extra fields for NAME.keras.json (e.g. the run, its step).
-        blend: (partner .keras file, strength) for a preset with a strength slider: NAME.keras is the model
-            as it is (strength 1); the scores and the .tflite files are of its weights blended with the
-            partner's at ``strength``, the preset's default (`tfsr.models.presets.Preset`).
+        blend: (partner .keras file, strength, "weights" or "outputs") for a preset with a strength slider:
+            NAME.keras is the model as it is (strength 1); the scores and the .tflite files are of it blended
+            with the partner at ``strength``, the preset's default (`tfsr.models.presets.Preset`).
     Raises `tfsr.deploy.export.ExportError` when an export fails its check (the int8 one above
     ``max_int8_drop`` dB, or, if given, with Set5's NIQE moved by more than ``max_int8_niqe_change``);
     the files written before it stay.
@@ -149,12 +149,12 @@ def ship(model_file, name, output, data_dir, calibration, inputs="bicubic", qat_
     summary = {"preset": name, **(report or {}), "parameters": count_params(model),
                "mflops_per_lr_pixel": flops_per_lr_pixel(model) / 1e6, "inputs": inputs}
     if blend:
-        from tfsr.models.interpolation import interpolate
-        partner, strength = blend
-        model = interpolate(model, load_model(partner), strength)
-        summary["strength"] = {"partner": str(partner), "default": strength,
+        from tfsr.models.interpolation import blend_outputs, interpolate
+        partner, strength, kind = blend
+        model = (blend_outputs if kind == "outputs" else interpolate)(model, load_model(partner), strength)
+        summary["strength"] = {"partner": str(partner), "default": strength, "blend": kind,
                                "scored_and_exported_at": strength, "keras_file_at": 1.0}
-        log(f"{name}: scored and exported at strength {strength:g} (its weights blended with {partner}'s)")
+        log(f"{name}: scored and exported at strength {strength:g} (its {kind} blended with {partner}'s)")
     if inputs == "bicubic" and scale in PUBLISHED:
         summary["published_291_images"] = {paper: {"set5_psnr": set5, "set14_psnr": set14}
                                            for paper, (set5, set14) in PUBLISHED[scale].items()}

@@ -4,7 +4,8 @@ The files are made in the repository's ``saved_models/`` folder: a
 ``.keras`` model and its verified TFLite exports (``<name>_float16.tflite``,
 ``<name>_int8.tflite``). A preset with a fidelity ``partner`` has a
 strength slider: its ``.keras`` file is strength 1, and its ``.tflite``
-files and scores are at its default ``strength`` (the blend apps run). The wheel carries the float ones (``.keras``,
+files and scores are at its default ``strength`` (the blend apps run).
+The wheel carries the float ones (``.keras``,
 ``_float16.tflite`` and their reports, about 2.5 MB a preset) as package
 data in ``tfsr/models/weights/``, copied there by setup.py when it is
 built, so a preset works after ``pip install`` with no network; int8 files
