@@ -54,7 +54,6 @@ def test_an_unknown_model_name_is_one_line_listing_the_presets_with_a_guess(tmp_
     assert not (tmp_path / "sr").exists()
 
 
-
 MISSING = {"train": (["--dataset", "/nonexist/photos"], "/nonexist/photos: folder does not exist"),
            "tune": (["--arch", "wdsr_b", "--dataset", "/nonexist/photos"], "/nonexist/photos: folder does not exist"),
            "evaluate": (["--model", "nothere.keras", "--dataset", "set5"], "nothere.keras: no such file or folder"),

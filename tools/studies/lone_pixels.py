@@ -14,11 +14,12 @@ import sys
 import numpy as np
 
 from tfsr import cli
+from tfsr.color import luma
 
 
 def lone_pixels(image, margin):
     """How many pixels of an RGB image have a luma ``margin`` above all 8 neighbours."""
-    y = np.asarray(image, np.float64) @ [0.299, 0.587, 0.114]
+    y = luma(image)
     core = y[1:-1, 1:-1]
     neighbours = [y[1 + dy:y.shape[0] - 1 + dy, 1 + dx:y.shape[1] - 1 + dx]
                   for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
