@@ -348,6 +348,35 @@ def test_ship_writes_a_presets_files_from_a_run_scored_and_verified_on_its_chain
         (out / "my_x2_float16.tflite.json").read_text())
 
 
+@pytest.mark.slow
+def test_ship_of_a_slider_preset_scores_and_exports_its_default_strength(tmp_path, benchmark_root, rng):
+    """A preset whose default strength is not 1: NAME.keras is the model as given, its scores and .tflite
+    files are of the model's images blended with the partner's at that strength, as one network."""
+    from tfsr.deploy.ship import ship
+    from tfsr.models.interpolation import blend_outputs
+    model, _ = trained_tiny("wdsr_b", 2)
+    keras.utils.set_random_seed(2)
+    partner = build("wdsr_b", 2, blocks=2, features=4)
+    model.save(tmp_path / "look.keras")
+    partner.save(tmp_path / "fidelity.keras")
+    report = ship(tmp_path / "look.keras", "look", tmp_path / "out", benchmark_root, "sample",
+                  score_degradations=(), max_int8_drop=5, blend=(tmp_path / "fidelity.keras", 0.3, "outputs"),
+                  log=lambda line: None)
+    out = tmp_path / "out"
+    assert (out / "look.keras").read_bytes() == (tmp_path / "look.keras").read_bytes()
+    assert report["strength"] == {"partner": str(tmp_path / "fidelity.keras"), "default": 0.3, "blend": "outputs",
+                                  "scored_and_exported_at": 0.3, "keras_file_at": 1.0}
+    blend = blend_outputs(model, partner, 0.3)
+    set14 = resolve("set14", 2, split="valid", data_dir=benchmark_root)
+    assert report["set14"]["psnr"] == pytest.approx(evaluate(set14, upscaler(blend, 2, backend="function"),
+                                                             progress=False).psnr, abs=1e-9)
+    assert report["set14"]["psnr"] != pytest.approx(evaluate(set14, upscaler(model, 2, backend="function"),
+                                                             progress=False).psnr, abs=1e-3)
+    image = random_image(rng, 20, 24).astype(np.float32)[None]
+    exported = LiteRTPredictor((out / "look_float16.tflite").read_bytes())(image)
+    np.testing.assert_allclose(exported, np.clip(blend.predict(image, verbose=0), 0, 255), atol=0.5)
+
+
 def test_latencies_name_the_instruction_sets_they_depend_on():
     from tfsr.inference.cpu import cpu_description
     x86 = "processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu sse2 avx2 fma avx512f avx512_vnni\n" \
