@@ -392,11 +392,11 @@ def test_the_perceptual_preset_is_its_recipe_and_its_int8_file_looks_the_same():
     and merged into one network), and its int8 file keeps the issue's limits on its own protocol: PSNR within
     0.1 dB, NIQE within 0.2."""
     from tfsr.models import load_model, pretrained
-    from tfsr.models.interpolation import blend_outputs, interpolate
+    from tfsr.models.interpolation import blend
     recipe = json.loads((SHIPPED / "wdsr_b_x4_gan.keras.json").read_text())["interpolation"]
     root = SHIPPED.parent
-    blend = {"weights": interpolate, "outputs": blend_outputs}[recipe.get("space", "weights")]
-    made = blend(load_model(root / recipe["model"]), load_model(root / recipe["other"]), recipe["weight"])
+    made = blend(load_model(root / recipe["model"]), load_model(root / recipe["other"]), recipe["weight"],
+                 recipe.get("space", "weights"))
     shipped = pretrained("wdsr_b_x4_gan").get_weights()
     assert len(made.get_weights()) == len(shipped)
     for mine, theirs in zip(made.get_weights(), shipped):

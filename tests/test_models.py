@@ -216,7 +216,7 @@ def test_an_output_blend_of_two_widths_and_of_a_blend_is_one_network_as_wide_as_
 
 def test_output_blending_refuses_a_network_it_cannot_merge():
     from tfsr.errors import ModelError
-    from tfsr.models.interpolation import blend_outputs
+    from tfsr.models.interpolation import blend, blend_outputs
     edsr = build("edsr_baseline", 2, **TINY["edsr_baseline"])
     with pytest.raises(ModelError, match="output blending merges WDSR networks"):
         blend_outputs(edsr, build("edsr_baseline", 2, **TINY["edsr_baseline"]), 0.5)
@@ -227,6 +227,8 @@ def test_output_blending_refuses_a_network_it_cannot_merge():
         blend_outputs(wdsr, build("wdsr_b", 3, **TINY["wdsr_b"]), 0.5)
     with pytest.raises(ModelError, match=r"must be in \[0, 1\]"):
         blend_outputs(wdsr, wdsr, 1.5)
+    with pytest.raises(ValueError, match=r"^unknown blend space 'pixels' \(weights, outputs\)$"):
+        blend(wdsr, wdsr, 0.5, "pixels")
 
 
 def test_interpolation_refuses_two_different_networks_in_one_line(tmp_path, capsys):

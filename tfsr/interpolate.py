@@ -40,14 +40,14 @@ def main(argv=None):
     from tfsr.data.images import atomic_output
     from tfsr.errors import ModelError
     from tfsr.models import load_model
-    from tfsr.models.interpolation import blend_outputs, interpolate
+    from tfsr.models.interpolation import blend
     model, other = load_model(args.model), load_model(args.other)
     try:
-        blend = (blend_outputs if args.space == "outputs" else interpolate)(model, other, args.weight)
+        blended = blend(model, other, args.weight, args.space)
     except ModelError as e:
         raise cli.UserError(f"{args.model} and {args.other}: {e}") from None
     with atomic_output(args.output) as tmp:
-        blend.save(tmp)
+        blended.save(tmp)
     recipe = {"interpolation": {"model": args.model, "other": args.other, "weight": args.weight,
                                 "space": args.space}}
     with atomic_output(f"{args.output}.json") as tmp:

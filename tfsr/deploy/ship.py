@@ -149,9 +149,9 @@ def ship(model_file, name, output, data_dir, calibration, inputs="bicubic", qat_
     summary = {"preset": name, **(report or {}), "parameters": count_params(model),
                "mflops_per_lr_pixel": flops_per_lr_pixel(model) / 1e6, "inputs": inputs}
     if blend:
-        from tfsr.models.interpolation import blend_outputs, interpolate
+        from tfsr.models.interpolation import blend as blended
         partner, strength, kind = blend
-        model = (blend_outputs if kind == "outputs" else interpolate)(model, load_model(partner), strength)
+        model = blended(model, load_model(partner), strength, kind)
         summary["strength"] = {"partner": str(partner), "default": strength, "blend": kind,
                                "scored_and_exported_at": strength, "keras_file_at": 1.0}
         log(f"{name}: scored and exported at strength {strength:g} (its {kind} blended with {partner}'s)")

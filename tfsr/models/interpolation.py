@@ -15,6 +15,17 @@ from tfsr.errors import ModelError
 from tfsr.layers import WeightNormalization, walk_layers, weight_norm_layers
 
 
+def blend(model, other, weight, space="weights"):
+    """``weight * model + (1 - weight) * other`` as one network, blending their weights (`interpolate`) or
+    their images (`blend_outputs`): ``space`` is ``"weights"`` or ``"outputs"``."""
+    if space not in SPACES:
+        raise ValueError(f"unknown blend space {space!r} ({', '.join(SPACES)})")
+    return (blend_outputs if space == "outputs" else interpolate)(model, other, weight)
+
+
+SPACES = ("weights", "outputs")
+
+
 def interpolate(model, other, weight):
     """A copy of ``model`` whose every variable is ``weight * model's + (1 - weight) * other's``.
 
@@ -22,15 +33,19 @@ def interpolate(model, other, weight):
     gives ``model``, 0 gives ``other``'s weights.
     """
     theirs = _blendable(model, other, weight)
-    blend = keras.models.clone_model(model)
-    blend.set_weights([_mix(v.numpy(), theirs[v.path].numpy(), weight) for v in model.weights])
-    return blend
+    blended = keras.models.clone_model(model)
+    blended.set_weights([_mix(v.numpy(), theirs[v.path].numpy(), weight) for v in model.weights])
+    return blended
+
+
+def _check_weight(weight):
+    if not 0.0 <= weight <= 1.0:
+        raise ModelError(f"the blend weight must be in [0, 1], got {weight}")
 
 
 def _blendable(model, other, weight):
     """{variable path: variable} of ``other``, which must have ``model``'s variable paths and shapes."""
-    if not 0.0 <= weight <= 1.0:
-        raise ModelError(f"the blend weight must be in [0, 1], got {weight}")
+    _check_weight(weight)
     mine = {v.path: v for v in model.weights}
     theirs = {v.path: v for v in other.weights}
     different = sorted(p for p in mine.keys() | theirs.keys()
@@ -58,12 +73,11 @@ def blend_outputs(model, other, weight):
     must be WDSR networks of the same layers (weight-normalised convolutions,
     ``tail`` and ``skip`` last), of any widths.
     """
-    if not 0.0 <= weight <= 1.0:
-        raise ModelError(f"the blend weight must be in [0, 1], got {weight}")
+    _check_weight(weight)
     mine, theirs = weight_norm_layers(model), weight_norm_layers(other)
-    for network in (model, other):
+    for network, convolutions in ((model, mine), (other, theirs)):
         plain = [layer for layer in walk_layers(network) if layer.weights and not isinstance(layer, WeightNormalization)]
-        if plain or not {"head", "tail", "skip"} <= {layer.name for layer in weight_norm_layers(network)}:
+        if plain or not {"head", "tail", "skip"} <= {layer.name for layer in convolutions}:
             raise ModelError(f"{network.name}: output blending merges WDSR networks (weight-normalised "
                              f"convolutions ending in 'tail' and 'skip')")
     if [layer.name for layer in mine] != [layer.name for layer in theirs] or not all(map(_mergeable, mine, theirs)):

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfsr.errors import ModelError
-from tfsr.models.interpolation import blend_outputs, interpolate
+from tfsr.models.interpolation import blend
 from tfsr.models.mdsr import select_scale
 from tfsr.models.presets import get_preset, is_preset, not_found, preset_file
 
@@ -122,5 +122,5 @@ def pretrained(name, strength=None):
         raise ModelError(f"{name}: no fidelity partner to blend with (no --strength)")
     if strength == 0:
         return load_model(preset_file(partner, "keras"))
-    blend = blend_outputs if preset.blend == "outputs" else interpolate
-    return blend(load_model(preset_file(name, "keras")), load_model(preset_file(partner, "keras")), strength)
+    return blend(load_model(preset_file(name, "keras")), load_model(preset_file(partner, "keras")), strength,
+                 preset.blend)

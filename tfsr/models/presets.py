@@ -5,8 +5,8 @@ The files are made in the repository's ``saved_models/`` folder: a
 ``<name>_int8.tflite``). A preset with a fidelity ``partner`` has a
 strength slider: its ``.keras`` file is strength 1, and its ``.tflite``
 files and scores are at its default ``strength`` (the blend apps run).
-The wheel carries the float ones (``.keras``,
-``_float16.tflite`` and their reports, about 2.5 MB a preset) as package
+The wheel carries the float ones (``.keras``, ``_float16.tflite`` and
+their reports, about 2.5 MB a preset) as package
 data in ``tfsr/models/weights/``, copied there by setup.py when it is
 built, so a preset works after ``pip install`` with no network; int8 files
 are made from them with ``tfsr-export``. Files are looked up in
