@@ -28,7 +28,7 @@ from tfsr.models import build, for_scale, load_model
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 TINY = {"edsr_baseline": dict(blocks=2, features=8), "mdsr_baseline": dict(blocks=1, features=8),
-        "wdsr_a": dict(blocks=2, features=8), "wdsr_b": dict(blocks=2, features=8)}
+        "wdsr_a": dict(blocks=2, features=8), "wdsr_b": dict(blocks=2, features=8), "srvgg": dict(features=8, convs=2)}
 
 
 def trained_tiny(arch, scale):
@@ -49,7 +49,8 @@ def verify_set():
     return resolve("sample", 2, split="valid")
 
 
-@pytest.mark.parametrize("arch, scale", [("edsr_baseline", 2), ("mdsr_baseline", 3), ("wdsr_a", 4), ("wdsr_b", 2)])
+@pytest.mark.parametrize("arch, scale", [("edsr_baseline", 2), ("mdsr_baseline", 3), ("wdsr_a", 4), ("wdsr_b", 2),
+                                         ("srvgg", 3)])
 def test_deployable_graph_is_the_same_function(arch, scale, rng):
     model, scale = trained_tiny(arch, scale)
     x = rng.uniform(0, 255, (1, 11, 9, 3)).astype(np.float32)
@@ -105,14 +106,16 @@ def test_float32_tflite_is_within_one_grey_level(arch, tmp_path, verify_set):
     assert json.loads((tmp_path / "m.tflite.json").read_text())["size_bytes"] == (tmp_path / "m.tflite").stat().st_size
 
 
-def test_int8_tflite_is_fully_integer_and_reports_its_drop(tmp_path, verify_set):
-    model, scale = trained_tiny("wdsr_b", 2)
+@pytest.mark.parametrize("arch", ["wdsr_b", "srvgg"])
+def test_int8_tflite_is_fully_integer_and_reports_its_drop(arch, tmp_path, verify_set):
+    model, scale = trained_tiny(arch, 2)
     patches = calibration_patches(resolve("sample", 2), count=16, size=32)
     report = export_tflite(model, scale, tmp_path / "q.tflite", "int8", patches, verify_on=verify_set)
     data = (tmp_path / "q.tflite").read_bytes()
     assert "FLOAT32" not in tensor_types(data)
     assert set(op_names(data)) <= {"CONV_2D", "ADD", "SUB", "MUL", "DEPTH_TO_SPACE", "QUANTIZE", "RELU",
-                                   "MINIMUM", "MAXIMUM", "RELU_0_TO_1", "RELU6", "CONCATENATION", "STRIDED_SLICE"}
+                                   "MINIMUM", "MAXIMUM", "RELU_0_TO_1", "RELU6", "CONCATENATION", "STRIDED_SLICE",
+                                   "PRELU"}
     assert not any(op.startswith("Flex") or op == "DEQUANTIZE" for op in report["ops"])
     predictor = LiteRTPredictor(data)
     assert predictor.input["dtype"] == np.uint8

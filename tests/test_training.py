@@ -76,6 +76,20 @@ def test_mixed_precision_run_trains_and_restores_the_policy(tmp_path):
     assert model.output.dtype == "float32"
 
 
+def test_an_srvgg_run_trains_at_the_size_asked_for_and_resumes_at_it(tmp_path):
+    args = ["--arch", "srvgg", "--convs", "3", "--features", "8", "--dataset", "sample", "--patch-size", "16",
+            "--batch-size", "4", "--steps", "12", "--eval-every", "12", "--checkpoint-every", "6", "--eval-crop", "48",
+            "--output", str(tmp_path / "run")]
+    config, _ = config_from_args(args)
+    result = train(config, log=lambda *_: None)
+    model = load_model(tmp_path / "run" / "last.keras")
+    assert [layer.name for layer in model.layers if isinstance(layer, keras.layers.PReLU)] == [
+        "head_prelu", "body_prelu0", "body_prelu1", "body_prelu2"]
+    assert model.get_layer("head").kernel.shape == (3, 3, 3, 8) and result.final_step == 12
+    resumed, _ = config_from_args(["--output", str(tmp_path / "run"), "--resume", "--steps", "18"])
+    assert (resumed.arch, resumed.convs, resumed.features) == ("srvgg", 3, 8)
+
+
 def test_learning_rate_halves_every_n_steps():
     optimizer = make_optimizer(TrainConfig(lr=1e-3, halve_every=100).resolved())
     schedule = optimizer._learning_rate

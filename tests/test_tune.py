@@ -10,7 +10,7 @@ import keras_tuner as kt
 import pytest
 
 from tfsr import tune
-from tfsr.training.tuning import SRHyperModel
+from tfsr.training.tuning import DEFAULT_SPACES, SRHyperModel
 
 DATA = ["--dataset", "sample", "--batch-size", "4", "--patch-size", "16", "--eval-crop", "32",
         "--steps-per-trial", "6", "--scale", "2"]
@@ -31,6 +31,14 @@ def test_over_budget_models_are_rejected_before_training():
     hypermodel = SRHyperModel("wdsr_b", 2, {"blocks": [1], "features": [96], "expansion": [2], "low_rank": [0.8],
                                             "res_scale": [1.0], "lr": [1e-3]}, max_params=20_000)
     with pytest.raises(kt.errors.FailedTrialError, match="over budget: 113,516 parameters > 20,000"):
+        hypermodel.build(kt.HyperParameters())
+
+
+def test_every_family_the_command_offers_has_a_space_and_flops_budgets_reject():
+    assert tune.build_parser()._option_string_actions["--arch"].choices == list(DEFAULT_SPACES)
+    hypermodel = SRHyperModel("srvgg", 4, {"convs": [16], "features": [64], "lr": [2e-4]}, max_flops=1e6)
+    # realesr-animevideov3's size: 2·9·(3·64 + 16·64·64 + 64·48) multiply-adds per LR pixel
+    with pytest.raises(kt.errors.FailedTrialError, match="over budget: 1,238,400 FLOPs/pixel > 1,000,000"):
         hypermodel.build(kt.HyperParameters())
 
 

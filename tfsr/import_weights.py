@@ -3,10 +3,11 @@
     python -m tfsr.import_weights wdsr-b-16-x4.h5 --format krasserm --output wdsr_b_x4.keras
     python -m tfsr.import_weights edsr_baseline_x2-1bc95232.pt --format edsr-pytorch --arch edsr_baseline \\
         --scale 2 --output edsr_baseline_x2.keras
+    python -m tfsr.import_weights realesr-general-x4v3.param --format ncnn --output realesr_general_x4v3.keras
 
 krasserm/super-resolution ``.h5`` files are read with h5py and EDSR-PyTorch
-``.pt``/``.pth`` state dicts by an allow-listed unpickler: no code in a
-weights file runs. Hyperparameters are read from the file; --arch/--scale/
+``.pt``/``.pth`` state dicts by an allow-listed unpickler, ncnn files (Real-ESRGAN's
+compact net, SRVGG) as text and raw numbers: no code in a weights file runs. Hyperparameters are read from the file; --arch/--scale/
 --blocks/... only check it.
 """
 from tfsr import cli
@@ -14,11 +15,12 @@ from tfsr import cli
 
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0], cli.program("tfsr.import_weights"))
-    p.add_argument("src", help="the weights file (.h5 or .pt/.pth)")
-    p.add_argument("--format", required=True, choices=["krasserm", "edsr-pytorch"],
-                   help="krasserm/super-resolution Keras 2 .h5, or an EDSR-PyTorch state dict")
+    p.add_argument("src", help="the weights file (.h5, .pt/.pth, or an ncnn .param with its .bin beside it)")
+    p.add_argument("--format", required=True, choices=["krasserm", "edsr-pytorch", "ncnn"],
+                   help="krasserm/super-resolution Keras 2 .h5, an EDSR-PyTorch state dict, or ncnn files of "
+                        "Real-ESRGAN's compact net (realesr-general-x4v3, realesr-animevideov3)")
     p.add_argument("--output", required=True, help="the .keras file to write")
-    p.add_argument("--arch", help="expected architecture (edsr_baseline, edsr, mdsr_baseline, mdsr, wdsr_a, wdsr_b)")
+    p.add_argument("--arch", help="expected architecture (edsr_baseline, edsr, mdsr_baseline, mdsr, wdsr_a, wdsr_b, srvgg)")
     p.add_argument("--scale", type=int, help="expected scale")
     p.add_argument("--blocks", type=int, help="expected number of residual blocks")
     p.add_argument("--features", type=int, help="expected number of features")

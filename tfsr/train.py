@@ -124,6 +124,7 @@ def build_parser():
     p.add_argument("--logical-cpus", type=int,
                    help="split the CPU into N logical devices (to try --strategy mirrored without GPUs)")
     p.add_argument("--blocks", type=int, help="override the number of residual blocks")
+    p.add_argument("--convs", type=int, help="override SRVGG's number of body convolutions")
     p.add_argument("--features", type=int, help="override the number of features (width)")
     p.add_argument("--expansion", type=int, help="override WDSR's expansion ratio before the ReLU")
     p.add_argument("--low-rank", type=float, help="override WDSR-B's linear low-rank ratio")

@@ -18,7 +18,7 @@ from tfsr.train import add_data_arguments, read_config_file
 
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0], cli.program("tfsr.tune"))
-    p.add_argument("--arch", required=True, choices=["edsr", "wdsr_a", "wdsr_b"], help="family to sweep")
+    p.add_argument("--arch", required=True, choices=["edsr", "wdsr_a", "wdsr_b", "srvgg"], help="family to sweep")
     p.add_argument("--scale", type=int, default=4, choices=[2, 3, 4, 8], help="upscaling factor")
     p.add_argument("--tuner", default="random", choices=["random", "hyperband", "bayesian"], help="search strategy")
     p.add_argument("--max-trials", type=int, default=10, help="trials to run (random, bayesian)")

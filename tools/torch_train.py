@@ -79,7 +79,7 @@ def build(arch, scale):
 
 def load_tfsr_weights(module, model, arch):
     """Copy a tfsr model's weights into the PyTorch network (inverse of tfsr's importers)."""
-    from tfsr.importers.edsr_pytorch import shuffle_permutation
+    from tfsr.importers.common import shuffle_permutation
     pairs = torch_reference.layer_pairs(module, arch)
     for name, (conv, shuffle) in pairs.items():
         layer = model.get_layer(name)

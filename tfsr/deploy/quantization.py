@@ -5,7 +5,7 @@ tfsr's own.) `quantized_graph` is the int8 graph (the export graph,
 `tfsr.inference.graph.deployable`, rewritten by `tfsr.deploy.int8_graph`) with int8
 fake quantization exactly where TFLite's int8 kernels quantize: the uint8
 input, every convolution's output (after its bias and ReLU; the mean
-subtraction is a 1x1 convolution there), every addition, subtraction
+subtraction is a 1x1 convolution there), every PReLU's, every addition, subtraction
 and constant offset, and the clipped output; weights per output channel,
 symmetric, narrow range. Activation ranges start at calibrated min/max, except those the
 rewrites fix. `to_int8` converts it with the ranges read from the graph,
@@ -70,7 +70,8 @@ class Quantized(keras.layers.Layer):
         return x if self.output_quant is None else self.output_quant(x)
 
 
-_QUANTIZED_KINDS = (keras.layers.Conv2D, keras.layers.Add, keras.layers.Subtract, Offset)  # int8 kernels that requantize
+_QUANTIZED_KINDS = (keras.layers.Conv2D, keras.layers.PReLU, keras.layers.Add, keras.layers.Subtract,
+                    Offset)  # int8 kernels that requantize
 
 
 def _quantized_layers(graph):

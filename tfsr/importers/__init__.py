@@ -1,4 +1,5 @@
-"""Import weights trained elsewhere: krasserm/super-resolution (.h5) and EDSR-PyTorch (.pt).
+"""Import weights trained elsewhere: krasserm/super-resolution (.h5), EDSR-PyTorch (.pt), Real-ESRGAN's
+compact net in ncnn files (.param + .bin).
 
     model = import_weights("wdsr-b-16-x4.h5", "krasserm")
     model.save("wdsr_b_x4.keras")
@@ -10,15 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-from tfsr.importers import edsr_pytorch, krasserm
+from tfsr.importers import edsr_pytorch, krasserm, ncnn
 from tfsr.importers.common import WeightsError, assign
 from tfsr.importers.torch_pickle import load_state_dict
 from tfsr.layers import Normalize, fold_weight_norm
 from tfsr.models import build
 
-FORMATS = ("krasserm", "edsr-pytorch")
+FORMATS = ("krasserm", "edsr-pytorch", "ncnn")
 _FAMILY_ARCHS = {"edsr": ("edsr_baseline", "edsr"), "mdsr": ("mdsr_baseline", "mdsr"),
-                 "wdsr_a": ("wdsr_a",), "wdsr_b": ("wdsr_b",)}
+                 "wdsr_a": ("wdsr_a",), "wdsr_b": ("wdsr_b",), "srvgg": ("srvgg",)}
 
 
 def _check(path, inferred, given):
@@ -48,7 +49,8 @@ def import_weights(src, fmt, arch=None, scale=None, fold=False, res_scale=None, 
     """A tfsr Keras model carrying the weights of ``src``.
 
     Args:
-        fmt: ``"krasserm"`` or ``"edsr-pytorch"``.
+        fmt: ``"krasserm"``, ``"edsr-pytorch"`` or ``"ncnn"`` (``src`` is the
+            ``.param`` file, its ``.bin`` beside it).
         arch, scale, expected (blocks, features, expansion, low_rank): checks
             against what the file holds.
         fold: WDSR only, return plain convolutions instead of weight norm.
@@ -63,6 +65,8 @@ def import_weights(src, fmt, arch=None, scale=None, fold=False, res_scale=None, 
         model, inferred, scales = _krasserm(path, arch, res_scale)
     elif fmt == "edsr-pytorch":
         model, inferred, scales = _edsr_pytorch(path, arch, res_scale)
+    elif fmt == "ncnn":
+        model, inferred, scales = _ncnn(path, arch)
     else:
         raise ValueError(f"unknown format {fmt!r} ({', '.join(FORMATS)})")
     _check(path, inferred, expected)
@@ -111,6 +115,18 @@ def _edsr_pytorch(path, arch, res_scale):
     for name, (kernel, bias) in weights.items():
         assign(model, name, kernel, bias)
     return model, params, scales
+
+
+def _ncnn(path, arch):
+    params, scale, weights = ncnn.srvgg_weights(path)
+    model = build(_resolve_arch(path, "srvgg", arch), scale, **params)
+    layers = {layer.name: layer for layer in model.layers}
+    for name, value in weights.items():
+        if isinstance(value, tuple):
+            assign(model, name, *value)
+        else:
+            layers[name].set_weights([value.reshape(layers[name].get_weights()[0].shape)])
+    return model, params, [scale]
 
 
 __all__ = ["FORMATS", "WeightsError", "import_weights"]

@@ -11,17 +11,7 @@ import re
 
 import numpy as np
 
-from tfsr.importers.common import WeightsError
-
-
-def to_hwio(kernel):
-    return np.ascontiguousarray(np.transpose(kernel, (2, 3, 1, 0)))
-
-
-def shuffle_permutation(channels, r):
-    """Index into PyTorch's channels for each ``depth_to_space`` channel."""
-    c_out = channels // (r * r)
-    return np.array([c * r * r + i * r + j for i in range(r) for j in range(r) for c in range(c_out)])
+from tfsr.importers.common import WeightsError, shuffle_permutation, to_hwio
 
 
 def _conv(state, prefix, permute_for=None):

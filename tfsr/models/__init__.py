@@ -1,4 +1,4 @@
-"""The model zoo: EDSR, MDSR, WDSR-A and WDSR-B, built by name or loaded ready-trained.
+"""The model zoo: EDSR, MDSR, WDSR-A, WDSR-B and SRVGG, built by name or loaded ready-trained.
 
     >>> from tfsr.models import build, pretrained
     >>> model = build("wdsr_b", scale=4)       # a new network
@@ -9,7 +9,7 @@ read without importing Keras, which only building or loading a model needs.
 """
 from tfsr.imports import lazy_attributes
 
-ARCHITECTURES = ("edsr_baseline", "edsr", "mdsr_baseline", "mdsr", "wdsr_a", "wdsr_b")  # the registry's, for --help
+ARCHITECTURES = ("edsr_baseline", "edsr", "mdsr_baseline", "mdsr", "wdsr_a", "wdsr_b", "srvgg")  # the registry's, for --help
 
 _WHERE = {
     "registry": ("ARCHS", "Recipe", "build", "get_arch", "hyperparameters"),

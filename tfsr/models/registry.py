@@ -3,6 +3,7 @@ from dataclasses import dataclass, field, replace
 
 from tfsr.models.edsr import edsr
 from tfsr.models.mdsr import mdsr, select_scale
+from tfsr.models.srvgg import srvgg
 from tfsr.models.wdsr import wdsr
 
 
@@ -22,6 +23,7 @@ class Recipe:
 EDSR_RECIPE = Recipe(lr=1e-4, jit_compile=True)
 WDSR_RECIPE = Recipe(lr=1e-3, jit_compile=True)  # weight norm allows a 10x learning rate
 MDSR_RECIPE = Recipe(lr=1e-4)  # its one-scale-per-step update is a conditional; not timed under XLA
+SRVGG_RECIPE = Recipe(lr=2e-4, halve_every=100_000, steps=400_000)  # Real-ESRGAN's compact-net settings
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ ARCHS = {
                    dict(blocks=16, features=32, expansion=6, low_rank=0.8, res_scale=1.0, init="norm", conv_init=_INIT),
                    _WDSR_OPTIONS + ("low_rank",), (2, 3, 4, 8), replace(WDSR_RECIPE, jit_compile=False),
                    extra=dict(block="b")),
+    "srvgg": Arch("srvgg", srvgg, dict(features=64, convs=16, conv_init=_INIT), ("features", "convs", "conv_init"),
+                  (2, 3, 4), SRVGG_RECIPE),
 }
 
 
@@ -82,8 +86,8 @@ def build(name, scale, **overrides):
     """Build architecture ``name`` at ``scale``.
 
     ``overrides`` replace preset hyperparameters (``blocks``, ``features``,
-    ``expansion``, ``low_rank``, ``res_scale``, ``init``, ``conv_init``; None is
-    ignored).
+    ``expansion``, ``low_rank``, ``res_scale``, ``init``, ``conv_init``,
+    ``convs``; None is ignored).
     For a multi-scale family (MDSR), ``scale=None`` gives the model with an
     output per scale; a number gives that scale's branch.
     """

@@ -23,7 +23,7 @@ from tfsr.training.losses import LossSpecError, parse_loss
 from tfsr.training.optimization import parse_duration
 
 MIXED_PRECISION = (None, False, True, "auto", "float16", "bfloat16")  # False/True: older run configs
-MODEL_OPTIONS = ("blocks", "features", "expansion", "low_rank", "res_scale", "init", "conv_init")
+MODEL_OPTIONS = ("blocks", "convs", "features", "expansion", "low_rank", "res_scale", "init", "conv_init")
 FORMAT = 2  # 2: every loss term on [0, 1]; configs without a format are 1 (a bare l1/l2 on [0, 255])
 
 
@@ -77,6 +77,7 @@ class TrainConfig:
     skip_bad_images: bool = False
     jit_compile: bool = None
     blocks: int = None
+    convs: int = None
     features: int = None
     expansion: int = None
     low_rank: float = None

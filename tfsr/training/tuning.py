@@ -32,6 +32,8 @@ DEFAULT_SPACES = {
                "res_scale": [1.0], "lr": {"min": 3e-4, "max": 3e-3, "sampling": "log"}},
     "wdsr_b": {"blocks": [4, 8, 16, 32], "features": [16, 24, 32, 48], "expansion": [4, 6, 8],
                "low_rank": [0.6, 0.8, 1.0], "res_scale": [1.0], "lr": {"min": 3e-4, "max": 3e-3, "sampling": "log"}},
+    "srvgg": {"convs": [4, 8, 16, 32], "features": [16, 24, 32, 48, 64],
+              "lr": {"min": 1e-4, "max": 1e-3, "sampling": "log"}},
 }
 TUNERS = {"random": kt.oracles.RandomSearchOracle, "hyperband": kt.oracles.HyperbandOracle,
           "bayesian": kt.oracles.BayesianOptimizationOracle}

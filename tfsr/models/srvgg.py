@@ -1,0 +1,41 @@
+"""SRVGG: a plain stack of 3×3 convolutions and PReLUs, the compact net of Real-ESRGAN.
+
+What phones ship (Real-ESRGAN's ``SRVGGNetCompact``: realesr-general-x4v3 is
+64 features and 32 convolutions, realesr-animevideov3 64 and 16). All
+features stay in LR space; a last convolution to 3·s² channels and a pixel
+shuffle give the residual, which is added to the nearest-neighbour upscaled
+input. It computes on [0, 1] images, as Real-ESRGAN's does, so its weights
+read across unchanged (`tfsr.importers.ncnn`). No skip connections, no
+normalisation: every layer is a builtin TFLite op, and int8 friendly.
+"""
+import keras
+
+from tfsr.layers import Denormalize, Normalize, PixelShuffle
+from tfsr.models.common import conv
+
+SCALES = (2, 3, 4)
+_UNIT = (0.0, 0.0, 0.0)  # no mean: [0, 255] -> [0, 1] and back
+
+
+def _prelu(x, name):
+    """PReLU with one slope per channel, shared over H and W (PyTorch's ``nn.PReLU(F)``)."""
+    return keras.layers.PReLU(alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2],
+                              name=name)(x)
+
+
+def srvgg(scale, features=64, convs=16, conv_init="torch", name=None):
+    """SRVGG at ``scale``: ``convs`` 3×3 convolutions of ``features`` after the head, each with a PReLU."""
+    if scale not in SCALES:
+        raise ValueError(f"SRVGG supports scales {SCALES}, got {scale}")
+    inputs = keras.Input((None, None, 3), name="lr")
+    x = Normalize(255.0, _UNIT, name="normalize")(inputs)
+    m = _prelu(conv(x, features, 3, "head", conv_init=conv_init), "head_prelu")
+    for i in range(convs):
+        m = _prelu(conv(m, features, 3, f"body_conv{i}", conv_init=conv_init), f"body_prelu{i}")
+    m = conv(m, 3 * scale * scale, 3, "tail", conv_init=conv_init)
+    m = PixelShuffle(scale, name="tail_shuffle")(m)
+    copies = keras.layers.Concatenate(name="base_copies")([x] * (scale * scale))
+    base = PixelShuffle(scale, name="base")(copies)  # nearest-neighbour: s² copies shuffled (two builtin ops)
+    x = keras.layers.Add(name="add_base")([m, base])
+    outputs = Denormalize(255.0, _UNIT, name="denormalize", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name=name or f"srvgg_x{scale}")
