@@ -148,6 +148,22 @@ def test_training_patches_of_a_teacher_set_keep_lr_and_target_paired_through_fli
     assert turned == 8
 
 
+def test_teacher_sets_made_by_two_recipes_train_as_one(made, tmp_path):
+    from tfsr.data import resolve
+    from tfsr.data.images import DataError
+    output, teacher = made
+    other = tmp_path / "noisy"
+    teach(PHOTOS, "--teacher", teacher, "--count", 3, "--degradation", "classical", "--seed", 1, "--output", other,
+          *SMALL)
+    both = resolve(f"{output},{other}", 4)
+    assert len(both) == 12 + 3 and [pair.name.split("/")[0] for pair in both.pairs] == ["set"] * 12 + ["noisy"] * 3
+    assert both.describe_input() == ("LR as loaded (classical when the set was made, seed 1; "
+                                     "jpeg:75 when the set was made, seed 0)")
+    assert len(resolve(f"{output},{other}", 4, split="valid")) == 2 + 2
+    with pytest.raises(DataError, match="teacher sets join only other teacher sets, not photo folders"):
+        resolve(f"{output},{PHOTOS}", 4)
+
+
 def test_a_share_of_the_crops_trains_towards_the_photo(made):
     from tfsr.data.teacher_sets import teacher_set, uses_teacher
     output, _ = made

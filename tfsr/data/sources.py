@@ -248,11 +248,18 @@ def image_folder(path, scale):
 
 def combined(paths, scale):
     """One `PairedSet` of several folders' images (``--dataset a,b``), each named ``<folder>/<image>``."""
-    parts = [image_folder(path, scale) for path in paths]
+    return joined([image_folder(path, scale) for path in paths])
+
+
+def joined(parts, prefixes=None):
+    """One `PairedSet` of several sets of one scale, each pair named ``<prefix>/<name>`` (prefix: the set's name)."""
     if len(parts) == 1:
         return parts[0]
-    pairs = [dataclasses.replace(pair, name=f"{part.name}/{pair.name}") for part in parts for pair in part.pairs]
-    return PairedSet("+".join(part.name for part in parts), scale, pairs)
+    prefixes = prefixes or [part.name for part in parts]
+    pairs = [dataclasses.replace(pair, name=f"{prefix}/{pair.name}") for part, prefix in zip(parts, prefixes)
+             for pair in part.pairs]
+    lr_files = sorted({part.lr_files for part in parts})
+    return PairedSet("+".join(part.name for part in parts), parts[0].scale, pairs, lr_files="; ".join(lr_files))
 
 
 def data_root(data_dir=None):
