@@ -128,6 +128,17 @@ def test_int8_tflite_is_fully_integer_and_reports_its_drop(arch, tmp_path, verif
     assert "TensorFlow 2." in report["gpu_delegate"]["analyzer"]
 
 
+def test_srvgg_relus_fuse_into_its_convolutions_and_prelus_stay_ops_of_their_own():
+    """Why ``activation="relu"`` makes a faster int8 file: no op runs between its convolutions."""
+    from ai_edge_litert.interpreter import Interpreter
+    counts = {}
+    for activation in ("relu", "prelu"):
+        model = build("srvgg", 4, features=8, convs=2, activation=activation)
+        ops = [op["op_name"] for op in Interpreter(model_content=to_tflite(model))._get_ops_details()]
+        counts[activation] = (ops.count("CONV_2D"), ops.count("RELU"), ops.count("PRELU"))
+    assert counts == {"relu": (5, 1, 0), "prelu": (5, 1, 3)}  # + the mean's 1x1 convolution; RELU: the output clip
+
+
 def test_an_exports_niqe_change_is_read_against_white_noise_as_large_as_its_error(verify_set):
     """niqe_noise_change is NIQE's verdict on white noise of the export's own RMS error: for an "export" that is
     such noise (another draw), it is the export's own NIQE change, within the draws' spread."""

@@ -40,6 +40,18 @@ def test_every_arch_and_scale_upscales_a_non_square_image(arch):
         assert np.isfinite(y.numpy()).all()
 
 
+def test_a_new_srvgg_is_nearest_neighbour_upscaling_and_its_body_keeps_the_signals_size():
+    x = np.random.default_rng(0).uniform(0, 255, (2, 12, 10, 3)).astype("float32")
+    for activation in ("prelu", "relu"):
+        model = build("srvgg", 3, features=32, convs=16, activation=activation)
+        np.testing.assert_allclose(model(x).numpy(), np.repeat(np.repeat(x, 3, 1), 3, 2), atol=1e-3)
+        last = model.get_layer("body_prelu15" if activation == "prelu" else "body_conv15")
+        body = keras.Model(model.input, last.output)(x).numpy()
+        # He init: the 17th activation varies with the image about as much as the first (0.3x; PyTorch's: 1e-7 x)
+        first = keras.Model(model.input, model.get_layer("head").output)(x).numpy()
+        assert 0.1 < body.std(axis=0).mean() / first.std(axis=0).mean() < 10
+
+
 def test_wdsr_blocks_have_the_published_shapes():
     a = build("wdsr_a", 2, blocks=1, features=32, expansion=4)
     assert a.get_layer("body_block0_expand").layer.kernel.shape == (3, 3, 32, 128)

@@ -6,7 +6,12 @@ features stay in LR space; a last convolution to 3·s² channels and a pixel
 shuffle give the residual, which is added to the nearest-neighbour upscaled
 input. It computes on [0, 1] images, as Real-ESRGAN's does, so its weights
 read across unchanged (`tfsr.importers.ncnn`). No skip connections, no
-normalisation: every layer is a builtin TFLite op, and int8 friendly.
+normalisation: every layer is a builtin TFLite op.
+
+``activation="relu"`` trades Real-ESRGAN's PReLU for a ReLU, which TFLite
+fuses into the convolution: on CPU the int8 file is then 4.6× faster at 64
+features and 16 convolutions (31 against 142 ms on a 128² input, 2 threads,
+Zen 4; LiteRT's int8 PReLU is a slow kernel of its own).
 """
 import keras
 
@@ -14,6 +19,7 @@ from tfsr.layers import Denormalize, Normalize, PixelShuffle
 from tfsr.models.common import conv
 
 SCALES = (2, 3, 4)
+ACTIVATIONS = ("prelu", "relu")
 _UNIT = (0.0, 0.0, 0.0)  # no mean: [0, 255] -> [0, 1] and back
 
 
@@ -23,16 +29,25 @@ def _prelu(x, name):
                               name=name)(x)
 
 
-def srvgg(scale, features=64, convs=16, conv_init="torch", name=None):
-    """SRVGG at ``scale``: ``convs`` 3×3 convolutions of ``features`` after the head, each with a PReLU."""
+def srvgg(scale, features=64, convs=16, activation="prelu", conv_init="he", name=None):
+    """SRVGG at ``scale``: ``convs`` 3×3 convolutions of ``features`` after the head, each with an activation."""
     if scale not in SCALES:
         raise ValueError(f"SRVGG supports scales {SCALES}, got {scale}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"SRVGG activation is one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+
+    def conv_act(x, name, prelu_name):
+        if activation == "relu":
+            return conv(x, features, 3, name, "relu", conv_init=conv_init)
+        return _prelu(conv(x, features, 3, name, conv_init=conv_init), prelu_name)
+
     inputs = keras.Input((None, None, 3), name="lr")
     x = Normalize(255.0, _UNIT, name="normalize")(inputs)
-    m = _prelu(conv(x, features, 3, "head", conv_init=conv_init), "head_prelu")
+    m = conv_act(x, "head", "head_prelu")
     for i in range(convs):
-        m = _prelu(conv(m, features, 3, f"body_conv{i}", conv_init=conv_init), f"body_prelu{i}")
-    m = conv(m, 3 * scale * scale, 3, "tail", conv_init=conv_init)
+        m = conv_act(m, f"body_conv{i}", f"body_prelu{i}")
+    tail = keras.layers.Conv2D(3 * scale * scale, 3, padding="same", name="tail", kernel_initializer="zeros")
+    m = tail(m)  # starts at zero: the network starts as nearest-neighbour upscaling, not as noise on it
     m = PixelShuffle(scale, name="tail_shuffle")(m)
     copies = keras.layers.Concatenate(name="base_copies")([x] * (scale * scale))
     base = PixelShuffle(scale, name="base")(copies)  # nearest-neighbour: s² copies shuffled (two builtin ops)

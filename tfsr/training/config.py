@@ -23,7 +23,8 @@ from tfsr.training.losses import LossSpecError, parse_loss
 from tfsr.training.optimization import parse_duration
 
 MIXED_PRECISION = (None, False, True, "auto", "float16", "bfloat16")  # False/True: older run configs
-MODEL_OPTIONS = ("blocks", "convs", "features", "expansion", "low_rank", "res_scale", "init", "conv_init")
+MODEL_OPTIONS = ("blocks", "convs", "features", "expansion", "low_rank", "res_scale", "init", "activation",
+                 "conv_init")
 FORMAT = 2  # 2: every loss term on [0, 1]; configs without a format are 1 (a bare l1/l2 on [0, 255])
 
 
@@ -83,6 +84,7 @@ class TrainConfig:
     low_rank: float = None
     res_scale: float = None
     init: str = None
+    activation: str = None
     conv_init: str = None
     format: int = FORMAT
 
