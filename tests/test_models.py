@@ -151,16 +151,17 @@ def test_torch_initialisation_is_pytorchs_conv2d_default(arch):
         assert values.max() <= 1 and values.mean() == pytest.approx(0.5, abs=0.03), name
     glorot = build(arch, 4, conv_init="glorot")
     assert all(not np.any(w.numpy()) for w in glorot.weights if w.path.endswith("bias"))
-    with pytest.raises(ValueError, match="conv_init is one of torch, glorot"):
-        build(arch, 4, conv_init="he")
+    with pytest.raises(ValueError, match="conv_init is one of torch, glorot, he"):
+        build(arch, 4, conv_init="lecun")
 
 
-def test_interpolation_blends_every_variable_and_its_cli_writes_the_blend(tmp_path):
+@pytest.mark.parametrize("arch", ["wdsr_b", "srvgg"])  # srvgg: Real-ESRGAN's -dn is such a blend of two
+def test_interpolation_blends_every_variable_and_its_cli_writes_the_blend(arch, tmp_path):
     from tfsr import interpolate as interpolate_cli
     from tfsr.deploy.ship import blend_report
     from tfsr.models.interpolation import interpolate
     rng = np.random.default_rng(2)
-    gan, l1 = build("wdsr_b", 2, **TINY["wdsr_b"]), build("wdsr_b", 2, **TINY["wdsr_b"])
+    gan, l1 = build(arch, 2, **TINY[arch]), build(arch, 2, **TINY[arch])
     for model in (gan, l1):  # apart, so a blend that took one side would show
         model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
     x = rng.uniform(0, 255, (1, 9, 10, 3)).astype("float32")
