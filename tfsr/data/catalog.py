@@ -14,8 +14,8 @@ def resolve(spec, scale, split="train", data_dir=None, degradation="bicubic", do
     several folders separated by commas (``train,train_extra``: one set), or
     a teacher set made by ``tfsr.teach`` (its targets are the teacher's
     images, ``teacher_share`` of them), or several teacher sets separated by
-    commas. ``split`` selects train/valid for
-    ``sample``, ``div2k`` and teacher sets.
+    commas. ``split`` selects train/valid for ``sample``, ``div2k`` and
+    teacher sets.
     """
     key = str(spec).lower()
     if key == "sample":
