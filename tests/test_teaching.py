@@ -160,6 +160,10 @@ def test_teacher_sets_made_by_two_recipes_train_as_one(made, tmp_path):
     assert both.describe_input() == ("LR as loaded (classical when the set was made, seed 1; "
                                      "jpeg:75 when the set was made, seed 0)")
     assert len(resolve(f"{output},{other}", 4, split="valid")) == 2 + 2
+    from tfsr.training import TrainConfig
+    from tfsr.training.assembly import validation_source
+    config = TrainConfig(dataset=f"{output},{other}", scale=4).resolved()
+    assert config.on_teacher_set and len(validation_source(config)) == 2 + 2  # both sets' held-out crops
     with pytest.raises(DataError, match="teacher sets join only other teacher sets, not photo folders"):
         resolve(f"{output},{PHOTOS}", 4)
 

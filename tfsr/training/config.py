@@ -123,8 +123,9 @@ class TrainConfig:
 
     @property
     def on_teacher_set(self):
-        """Whether the dataset is a teacher set (`tfsr.data.teacher_sets`): LR as made, teacher targets."""
-        return "," not in str(self.dataset) and is_teacher_set(self.dataset)
+        """Whether the dataset is a teacher set (`tfsr.data.teacher_sets`), or several: LR as made, teacher
+        targets."""
+        return all(is_teacher_set(part.strip()) for part in str(self.dataset).split(","))
 
     @property
     def adversarial(self):
