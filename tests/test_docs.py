@@ -100,7 +100,7 @@ def test_the_usage_pages_int8_drops_are_the_reports():
 def test_the_model_table_counts_the_built_models_parameters():
     from tfsr.models import build
     from tfsr.models.complexity import count_params
-    archs = ("edsr_baseline", "edsr", "wdsr_a", "wdsr_b")
+    archs = ("edsr_baseline", "edsr", "wdsr_a", "wdsr_b", "srvgg")
     cells = [line.split("|") for line in (ROOT / "docs" / "models.md").read_text().splitlines()]
     rows = {c[1].strip(" `"): c[4].strip() for c in cells if len(c) > 4 and c[1].strip(" `") in archs}
     for arch in archs:
