@@ -41,15 +41,20 @@ def test_every_arch_and_scale_upscales_a_non_square_image(arch):
 
 
 def test_a_new_srvgg_is_nearest_neighbour_upscaling_and_its_body_keeps_the_signals_size():
-    x = np.random.default_rng(0).uniform(0, 255, (2, 12, 10, 3)).astype("float32")
+    x = np.random.default_rng(0).uniform(0, 255, (8, 12, 10, 3)).astype("float32")
+    keras.utils.set_random_seed(0)
     for activation in ("prelu", "relu"):
-        model = build("srvgg", 3, features=32, convs=16, activation=activation)
-        np.testing.assert_allclose(model(x).numpy(), np.repeat(np.repeat(x, 3, 1), 3, 2), atol=1e-3)
-        last = model.get_layer("body_prelu15" if activation == "prelu" else "body_conv15")
-        body = keras.Model(model.input, last.output)(x).numpy()
-        # He init: the 17th activation varies with the image about as much as the first (0.3x; PyTorch's: 1e-7 x)
-        first = keras.Model(model.input, model.get_layer("head").output)(x).numpy()
-        assert 0.1 < body.std(axis=0).mean() / first.std(axis=0).mean() < 10
+        ratios = {}
+        for init in ("he", "torch"):
+            model = build("srvgg", 3, features=32, convs=16, activation=activation, conv_init=init)
+            if init == "he":  # the default
+                np.testing.assert_allclose(model(x).numpy(), np.repeat(np.repeat(x, 3, 1), 3, 2), atol=1e-3)
+            last = model.get_layer("body_prelu15" if activation == "prelu" else "body_conv15")
+            body = keras.Model(model.input, last.output)(x).numpy()
+            first = keras.Model(model.input, model.get_layer("head").output)(x).numpy()
+            ratios[init] = body.std(axis=0).mean() / first.std(axis=0).mean()  # how much the 17th varies with x
+        # Measured over 8 seeds: He 0.14-0.45, PyTorch's 2e-7-4e-7 (its net is blind to its input)
+        assert ratios["he"] > 0.05 and ratios["torch"] < 1e-5, ratios
 
 
 def test_wdsr_blocks_have_the_published_shapes():
