@@ -5,9 +5,10 @@
         --scale 2 --output edsr_baseline_x2.keras
     python -m tfsr.import_weights realesr-general-x4v3.param --format ncnn --output realesr_general_x4v3.keras
 
-krasserm/super-resolution ``.h5`` files are read with h5py and EDSR-PyTorch
-``.pt``/``.pth`` state dicts by an allow-listed unpickler, ncnn files (Real-ESRGAN's
-compact net, SRVGG) as text and raw numbers: no code in a weights file runs. Hyperparameters are read from the file; --arch/--scale/
+krasserm/super-resolution ``.h5`` files are read with h5py, EDSR-PyTorch
+``.pt``/``.pth`` state dicts by an allow-listed unpickler, ncnn files
+(Real-ESRGAN's compact net, SRVGG) as text and raw numbers: no code in a
+weights file runs. Hyperparameters are read from the file; --arch/--scale/
 --blocks/... only check it.
 """
 from tfsr import cli
