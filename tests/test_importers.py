@@ -344,7 +344,8 @@ def test_realesrgans_animevideov3_imports_to_the_function_ncnn_runs(rng):
 
 @pytest.mark.parametrize("damage, message", [
     ("truncate", "ends early"), ("extra", "bytes left over"), ("relu", "(ReLU) is not part of an SRVGG network"),
-    ("bilinear", "the input must be upscaled nearest-neighbour"), ("tag", "not float32 or float16")])
+    ("bilinear", "the input must be upscaled nearest-neighbour"), ("tag", "not float32 or float16"),
+    ("magic", "not an ncnn .param file"), ("garbled", "line 8 is not an ncnn layer")])
 def test_ncnn_files_that_are_not_srvgg_are_refused_in_one_line(tmp_path, rng, damage, message):
     param, _ = write_ncnn_srvgg(tmp_path, rng)
     weights = param.with_suffix(".bin")
@@ -356,6 +357,10 @@ def test_ncnn_files_that_are_not_srvgg_are_refused_in_one_line(tmp_path, rng, da
         param.write_text(param.read_text().replace("PReLU prelu1 1 1 c1 p1 0=8", "ReLU prelu1 1 1 c1 p1"))
     elif damage == "bilinear":
         param.write_text(param.read_text().replace("Interp upscale 1 1 d0 base 0=1", "Interp upscale 1 1 d0 base 0=2"))
+    elif damage == "magic":
+        param.write_text(param.read_text().replace("7767517", "7767518", 1))
+    elif damage == "garbled":
+        param.write_text(param.read_text().replace("PReLU prelu1 1 1 c1 p1 0=8", "PReLU prelu1 one 1 c1 p1 0=8"))
     else:
         weights.write_bytes(np.uint32(0x000D4B38).tobytes() + weights.read_bytes()[4:])
     with pytest.raises(WeightsError, match=re.escape(message)) as raised:

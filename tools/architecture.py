@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Floor by module name prefix (the longest matching prefix wins), bottom first.
 FLOORS = {
     "tfsr": 0, "tfsr.imports": 0, "tfsr.compat": 0, "tfsr.quiet": 0, "tfsr.progress": 0, "tfsr.color": 0, "tfsr.errors": 0,
-    "tfsr.layers": 1, "tfsr.metrics": 1, "tfsr.detail": 1, "tfsr.niqe": 1, "tfsr.spectrum": 1, "tfsr.no_reference": 1, "tfsr.data": 1,
+    "tfsr.layers": 1, "tfsr.metrics": 1, "tfsr.detail": 1, "tfsr.niqe": 1, "tfsr.spectrum": 1, "tfsr.no_reference": 1, "tfsr.ncnn_param": 1,
+    "tfsr.data": 1,
     "tfsr.models": 2,
     "tfsr.evaluation": 3, "tfsr.report": 3, "tfsr.importers": 3,
     "tfsr.inference": 4,

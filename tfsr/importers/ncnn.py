@@ -15,28 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from tfsr.errors import ModelError
 from tfsr.importers.common import WeightsError, shuffle_permutation, to_hwio
+from tfsr.ncnn_param import read_param
 
-_MAGIC = "7767517"
 _FLOAT16_TAG = 0x01306B47
 _NEAREST = 1  # ncnn Interp resize_type
 _SKIPPED = ("Input", "Split")
-
-
-def read_layers(param):
-    """[(type, name, {key: value})] of an ncnn ``.param`` file (values as strings)."""
-    lines = Path(param).read_text().splitlines()
-    if not lines or lines[0].strip() != _MAGIC:
-        raise WeightsError(f"{param}: not an ncnn .param file (no {_MAGIC} magic on its first line)")
-    layers = []
-    for line in lines[2:]:
-        fields = line.split()
-        if len(fields) < 4:
-            continue
-        n_blobs = int(fields[2]) + int(fields[3])
-        options = dict(field.split("=", 1) for field in fields[4 + n_blobs:])
-        layers.append((fields[0], fields[1], options))
-    return layers
 
 
 class _Bin:
@@ -102,7 +87,12 @@ def srvgg_weights(param):
         raise WeightsError(f"{param}: its weights {bin_path.name} are not beside it")
     weights, found = _Bin(bin_path), {}
     convs, prelus, scale, upscaled = [], [], None, None
-    for kind, name, options in read_layers(param):
+    try:
+        layers = read_param(param)
+    except ModelError as e:
+        raise WeightsError(str(e)) from None
+    for layer in layers:
+        kind, name, options = layer.kind, layer.name, layer.options
         if kind in _SKIPPED:
             continue
         if kind == "Convolution":

