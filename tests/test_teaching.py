@@ -120,10 +120,18 @@ def test_growing_the_count_adds_crops_and_another_recipe_is_refused(made, tmp_pa
     ("missing.param", "error: missing.param: no such file"),
     ("ncnn:no-such-model", "error: ncnn:no-such-model: no such ncnn model (looked in"),
     ("x2", "the teacher upscales x2, not x4"),
+    ("not ncnn", "not an ncnn .param file (no 7767517 magic on its first line)"),
+    ("two outputs", "expected one Input layer and one output blob, found an input and 2 output(s)"),
 ])
 def test_a_bad_teacher_is_one_line_and_writes_nothing(tmp_path, teacher, message):
     if teacher == "x2":
         teacher = nearest_teacher(tmp_path, scale=2)
+    elif teacher == "not ncnn":
+        teacher = nearest_teacher(tmp_path)
+        teacher.write_text("Input in0 0 1 data\n")
+    elif teacher == "two outputs":
+        teacher = nearest_teacher(tmp_path)
+        teacher.write_text(teacher.read_text().replace("3 3\n", "4 4\n") + "Split split 1 2 output o1 o2\n")
     result = teach(PHOTOS, "--teacher", teacher, "--count", 2, "--output", tmp_path / "set", *SMALL, check=False)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
