@@ -1,7 +1,7 @@
 """Pixel-level noise of real LR photos against what the training chains make: is a photo's noise in the chains?
 
     python tools/studies/chain_noise.py ../shared/data/real/RealSRSet --chains photo realesrgan \\
-        realesrgan+final_noise_prob=0.3
+        realesrgan+final_noise_prob=0.3 --teacher-sets teach/x4plus teach/x4plus_noise
 
 Noise is measured where an image is flattest: Immerkær's estimator (a 3×3
 Laplacian-like filter, σ = √(π/2)/6 · mean |response|) over 16×16 blocks, the
@@ -9,7 +9,9 @@ Laplacian-like filter, σ = √(π/2)/6 · mean |response|) over 16×16 blocks, 
 LR's own pixels. White noise reads 5-15 % low (the flattest blocks are also
 the noise's quietest), the same for a photo and a chain. For a chain, the HR
 is flat (three colours), so every deviation of its LR is noise; the table
-gives percentiles over 300 draws.
+gives percentiles over 300 draws. A teacher set's LR crops (``--teacher-sets``)
+are photos, whose flattest blocks also hold some texture: their percentiles
+over the crops compare sets with each other and with the real photos.
 """
 import argparse
 from pathlib import Path
@@ -49,20 +51,30 @@ def chain_noise(spec, draws=300, size=256, scale=4):
     return np.array(rows)
 
 
+def _percentiles(rows):
+    return [" / ".join(f"{v:.1f}" for v in np.percentile(col, [50, 90, 99])) for col in np.asarray(rows).T]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("photos", type=Path, help="a folder of LR photos (PNG)")
-    parser.add_argument("--chains", nargs="+", default=["photo", "realesrgan"],
+    parser.add_argument("--chains", nargs="*", default=["photo", "realesrgan"],
                         help="training chains to measure, NAME or NAME+option=value")
+    parser.add_argument("--teacher-sets", nargs="*", type=Path, default=[],
+                        help="teacher sets (tfsr.teach) whose LR training crops to measure")
+    parser.add_argument("--crops", type=int, default=1000, help="crops measured per teacher set, the first ones")
     args = parser.parse_args()
     print("| LR photo | luma σ | chroma σ |\n|---|---:|---:|")
     for path in sorted(args.photos.glob("*.png")):
         print(f"| {path.stem} | %.1f | %.1f |" % noise(Image.open(path).convert("RGB")))
-    print("\n| chain, flat HR | luma σ: median / 90th / 99th pct | chroma σ: median / 90th / 99th pct |\n|---|---|---|")
+    print("\n| chain (flat HR) or teacher set | luma σ: median / 90th / 99th pct | chroma σ: median / 90th / 99th pct |\n|---|---|---|")
     for spec in args.chains:
-        rows = chain_noise(spec)
-        cells = [" / ".join(f"{v:.1f}" for v in np.percentile(col, [50, 90, 99])) for col in rows.T]
+        cells = _percentiles(chain_noise(spec))
         print(f"| {spec} | {cells[0]} | {cells[1]} |")
+    for folder in args.teacher_sets:
+        crops = sorted((folder / "train" / "lr").glob("*.png"))[:args.crops]
+        cells = _percentiles([noise(Image.open(path).convert("RGB")) for path in crops])
+        print(f"| teacher set {folder.name} ({len(crops)} LR crops) | {cells[0]} | {cells[1]} |")
 
 
 if __name__ == "__main__":
