@@ -71,8 +71,10 @@ def main():
     for spec in args.chains:
         cells = _percentiles(chain_noise(spec))
         print(f"| {spec} | {cells[0]} | {cells[1]} |")
+    from tfsr.data.teacher_sets import crop_files, finished_crops
     for folder in args.teacher_sets:
-        crops = sorted((folder / "train" / "lr").glob("*.png"))[:args.crops]
+        crops = [crop_files(folder, c["split"], c["name"])["lr"] for c in finished_crops(folder)
+                 if c["split"] == "train"][:args.crops]
         cells = _percentiles([noise(Image.open(path).convert("RGB")) for path in crops])
         print(f"| teacher set {folder.name} ({len(crops)} LR crops) | {cells[0]} | {cells[1]} |")
 
