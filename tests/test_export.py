@@ -28,13 +28,14 @@ from tfsr.models import build, for_scale, load_model
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 TINY = {"edsr_baseline": dict(blocks=2, features=8), "mdsr_baseline": dict(blocks=1, features=8),
-        "wdsr_a": dict(blocks=2, features=8), "wdsr_b": dict(blocks=2, features=8), "srvgg": dict(features=8, convs=2)}
+        "wdsr_a": dict(blocks=2, features=8), "wdsr_b": dict(blocks=2, features=8), "srvgg": dict(features=8, convs=2),
+        "srvgg_bilinear": dict(features=8, convs=2, base="bilinear")}
 
 
 def trained_tiny(arch, scale):
     """A tiny model nudged away from its initialisation, so outputs are image-like."""
     keras.utils.set_random_seed(1)
-    model = build(arch, None if arch.startswith("mdsr") else scale, **TINY[arch])
+    model = build("srvgg" if arch.startswith("srvgg") else arch, None if arch.startswith("mdsr") else scale, **TINY[arch])
     model, scale = for_scale(model, scale)
     rng = np.random.default_rng(0)
     hr = np.stack([random_image(rng, 24, 24) for _ in range(8)]).astype(np.float32)
@@ -106,7 +107,7 @@ def test_float32_tflite_is_within_one_grey_level(arch, tmp_path, verify_set):
     assert json.loads((tmp_path / "m.tflite.json").read_text())["size_bytes"] == (tmp_path / "m.tflite").stat().st_size
 
 
-@pytest.mark.parametrize("arch", ["wdsr_b", "srvgg"])
+@pytest.mark.parametrize("arch", ["wdsr_b", "srvgg", "srvgg_bilinear"])
 def test_int8_tflite_is_fully_integer_and_reports_its_drop(arch, tmp_path, verify_set):
     model, scale = trained_tiny(arch, 2)
     patches = calibration_patches(resolve("sample", 2), count=16, size=32)
@@ -115,7 +116,7 @@ def test_int8_tflite_is_fully_integer_and_reports_its_drop(arch, tmp_path, verif
     assert "FLOAT32" not in tensor_types(data)
     assert set(op_names(data)) <= {"CONV_2D", "ADD", "SUB", "MUL", "DEPTH_TO_SPACE", "QUANTIZE", "RELU",
                                    "MINIMUM", "MAXIMUM", "RELU_0_TO_1", "RELU6", "CONCATENATION", "STRIDED_SLICE",
-                                   "PRELU"}
+                                   "PRELU", "RESIZE_BILINEAR", "SHAPE", "PACK"}
     assert not any(op.startswith("Flex") or op == "DEQUANTIZE" for op in report["ops"])
     predictor = LiteRTPredictor(data)
     assert predictor.input["dtype"] == np.uint8

@@ -57,6 +57,28 @@ def test_a_new_srvgg_is_nearest_neighbour_upscaling_and_its_body_keeps_the_signa
         assert ratios["he"] > 0.05 and ratios["torch"] < 1e-5, ratios
 
 
+def test_a_new_srvgg_on_a_bilinear_base_is_bilinear_upscaling_and_loads_in_safe_mode(tmp_path):
+    x = np.random.default_rng(0).uniform(0, 255, (2, 9, 13, 3)).astype("float32")
+    model = build("srvgg", 4, features=8, convs=2, base="bilinear")
+    expected = keras.ops.image.resize(x, (36, 52), "bilinear")  # TensorFlow's: half-pixel centres, edges clamped
+    np.testing.assert_allclose(model(x).numpy(), np.asarray(expected), atol=1e-3)
+    assert not np.allclose(model(x).numpy(), np.repeat(np.repeat(x, 4, 1), 4, 2), atol=1)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+    with pytest.raises(ValueError, match="base is one of nearest, bilinear, learned, got 'bicubic'"):
+        build("srvgg", 4, base="bicubic")
+
+
+def test_a_new_srvgg_on_a_learned_base_is_nearest_upscaling_and_its_base_trains():
+    x = np.random.default_rng(0).uniform(0, 255, (2, 9, 13, 3)).astype("float32")
+    model = build("srvgg", 4, features=8, convs=2, base="learned")
+    np.testing.assert_allclose(model(x).numpy(), np.repeat(np.repeat(x, 4, 1), 4, 2), atol=1e-3)
+    base = model.get_layer("skip")
+    assert base.trainable and base.kernel.shape == (5, 5, 3, 48)
+    assert trainable_params(model) == trainable_params(build("srvgg", 4, features=8, convs=2)) + 5 * 5 * 3 * 48 + 48
+
+
 def test_wdsr_blocks_have_the_published_shapes():
     a = build("wdsr_a", 2, blocks=1, features=32, expansion=4)
     assert a.get_layer("body_block0_expand").layer.kernel.shape == (3, 3, 32, 128)

@@ -5,6 +5,7 @@ All layers are registered serializables, so every tfsr model loads with
 """
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
@@ -92,6 +93,31 @@ class PixelShuffle(keras.layers.Layer):
         n, h, w, c = input_shape
         r = self.scale
         return (n, None if h is None else h * r, None if w is None else w * r, c // (r * r))
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="tfsr")
+class BilinearUpscale(keras.layers.Layer):
+    """Bilinear upsampling by an integer ``scale`` (half-pixel centres, edges clamped): TFLite's RESIZE_BILINEAR.
+
+    Keras' ``UpSampling2D`` cannot be traced for export on an input of unknown
+    height and width; this computes the output size as a tensor.
+    """
+
+    def __init__(self, scale, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = int(scale)
+
+    def call(self, x):
+        size = ops.shape(x)[1:3]
+        return tf.image.resize(x, (size[0] * self.scale, size[1] * self.scale), "bilinear")
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        r = self.scale
+        return (n, None if h is None else h * r, None if w is None else w * r, c)
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}

@@ -134,6 +134,9 @@ def build_parser():
     p.add_argument("--activation", choices=["prelu", "relu"],
                    help="SRVGG's activation: prelu (Real-ESRGAN's) or relu (fused into the convolutions: "
                         "a 4-5x faster int8 file on CPU)")
+    p.add_argument("--base", choices=["nearest", "bilinear", "learned"],
+                   help="what SRVGG adds its residual to: nearest (Real-ESRGAN's), bilinear, or learned (a 5x5 "
+                        "convolution and a pixel shuffle, starting as nearest: it can learn to low-pass noise)")
     p.add_argument("--conv-init", choices=["torch", "glorot", "he"],
                    help="initialisation of the convolutions: torch = PyTorch's default, as the papers' code "
                         "(kernels and biases uniform in ±1/sqrt(fan_in)); glorot = Keras' (zero biases); he = He-normal, zero "

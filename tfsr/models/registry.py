@@ -58,8 +58,8 @@ ARCHS = {
                    dict(blocks=16, features=32, expansion=6, low_rank=0.8, res_scale=1.0, init="norm", conv_init=_INIT),
                    _WDSR_OPTIONS + ("low_rank",), (2, 3, 4, 8), replace(WDSR_RECIPE, jit_compile=False),
                    extra=dict(block="b")),
-    "srvgg": Arch("srvgg", srvgg, dict(features=64, convs=16, activation="prelu", conv_init="he"),
-                  ("features", "convs", "activation", "conv_init"), (2, 3, 4), SRVGG_RECIPE),
+    "srvgg": Arch("srvgg", srvgg, dict(features=64, convs=16, activation="prelu", conv_init="he", base="nearest"),
+                  ("features", "convs", "activation", "conv_init", "base"), (2, 3, 4), SRVGG_RECIPE),
 }
 
 
@@ -87,7 +87,7 @@ def build(name, scale, **overrides):
 
     ``overrides`` replace preset hyperparameters (``blocks``, ``features``,
     ``expansion``, ``low_rank``, ``res_scale``, ``init``, ``conv_init``,
-    ``convs``, ``activation``; None is ignored).
+    ``convs``, ``activation``, ``base``; None is ignored).
     For a multi-scale family (MDSR), ``scale=None`` gives the model with an
     output per scale; a number gives that scale's branch.
     """

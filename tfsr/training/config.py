@@ -24,7 +24,7 @@ from tfsr.training.optimization import parse_duration
 
 MIXED_PRECISION = (None, False, True, "auto", "float16", "bfloat16")  # False/True: older run configs
 MODEL_OPTIONS = ("blocks", "convs", "features", "expansion", "low_rank", "res_scale", "init", "activation",
-                 "conv_init")
+                 "conv_init", "base")
 FORMAT = 2  # 2: every loss term on [0, 1]; configs without a format are 1 (a bare l1/l2 on [0, 255])
 
 
@@ -86,6 +86,7 @@ class TrainConfig:
     init: str = None
     activation: str = None
     conv_init: str = None
+    base: str = None
     format: int = FORMAT
 
     def resolved(self):
