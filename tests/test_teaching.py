@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from tfsr.data.images import read_image
+from tfsr.data.teacher_sets import finished_crops
 
 ncnn = pytest.importorskip("ncnn", reason="the ncnn teacher adapter needs `pip install ncnn` (a test-only extra)")
 
@@ -218,9 +219,16 @@ def test_students_are_scored_against_the_teacher_and_the_photo_on_the_held_out_c
     # the nearest-neighbour teacher's images are blockier than bicubic's: further from the photo
     assert means["bicubic"]["psnr_photo"] > means["teacher"]["psnr_photo"]
     assert "2 held-out crops" in capsys.readouterr().out
+    # --split train: how well a student fits the crops it trained on (here the first three)
+    student_scores.main([str(output), "--split", "train", "--count", "3", "--json", str(tmp_path / "t.json")])
+    means = json.loads((tmp_path / "t.json").read_text())["means"]
+    train_names = [c["name"] for c in finished_crops(output) if c["split"] == "train"][:3]
+    assert means["teacher"]["texture"] == pytest.approx(
+        np.mean([detail_of(output, name, "teacher", "train")["texture"] for name in train_names]))
+    assert "3 training crops" in capsys.readouterr().out
 
 
-def detail_of(output, name, kind):
+def detail_of(output, name, kind, split="valid"):
     from tfsr.detail import detail_scores
-    return detail_scores(read_image(output / "valid" / kind / f"{name}.png"),
-                         read_image(output / "valid" / "hr" / f"{name}.png"))
+    return detail_scores(read_image(output / split / kind / f"{name}.png"),
+                         read_image(output / split / "hr" / f"{name}.png"))
