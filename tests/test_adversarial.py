@@ -256,3 +256,16 @@ def test_grid_loss_targets_the_pixel_shuffle_checkerboard():
     assert checkerboard > 20 * spread  # measured: 0.087 against 0.0026
     assert checkerboard > 500 * float(fft_loss(hr, hr + pattern))  # the whole-spectrum mean dilutes it
     assert float(grid_loss(hr, tf.roll(hr, [3, 5], [1, 2]), 4)) == pytest.approx(0.0, abs=1e-6)  # phase-free
+
+
+def test_grid_excess_punishes_a_checkerboard_the_two_sided_term_rewards_on_a_smooth_model():
+    rng = np.random.default_rng(0)
+    hr = tf.constant(rng.uniform(0, 1, (2, 128, 128, 3)).astype("float32"))
+    pattern = (np.tile(rng.uniform(-1, 1, (4, 4, 1)), (32, 32, 3))[None] * 2 / 255).astype("float32")
+    smooth = (hr + tf.roll(hr, 1, 1) + tf.roll(hr, 1, 2) + tf.roll(hr, [1, 1], [1, 2])) / 4  # less energy everywhere
+    two_sided, excess = (lambda sr: float(grid_loss(hr, sr, 4)),
+                         lambda sr: float(grid_loss(hr, sr, 4, excess_only=True)))
+    assert two_sided(smooth + pattern) < two_sided(smooth) - 0.01  # measured: 0.131 against 0.146
+    assert excess(smooth) == 0.0
+    assert excess(smooth + pattern) > 0.02  # measured: 0.027
+    assert excess(hr + pattern) > 0.05 and excess(hr) == 0.0  # measured: 0.061

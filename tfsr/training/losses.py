@@ -18,6 +18,10 @@ mind the scale); a term is added in one place, with `term`:
   pixel on either axis, s the scale, DC left out), where a checkerboard puts
   all its energy: a targeted penalty the whole-spectrum average dilutes a
   thousandfold on a 128-pixel patch;
+- ``grid_excess``: ``grid`` counting only SR amplitude above the target's,
+  for a smooth model: the two-sided term pushes an L1 student (less
+  energy than its target everywhere) to add grid-frequency energy, which it
+  can only add as a checkerboard (docs/perceptual.md, "A phone-size student");
 - ``detail``: the mean absolute difference of log10 fine-detail energy (the
   luma's squared 3x3 Laplacian) per 8x8 block: local where ``fft`` is
   global, so detail goes where the target has it and flat areas stay flat;
@@ -134,14 +138,18 @@ def fft_loss(hr, sr):
     return tf.reduce_mean(tf.abs(amplitude_spectrum(sr) - amplitude_spectrum(hr)))
 
 
-def grid_loss(hr, sr, scale):
-    """Mean absolute difference of the amplitude spectra at the k/scale frequencies (DC excluded)."""
+def grid_loss(hr, sr, scale, excess_only=False):
+    """Mean absolute difference of the amplitude spectra at the k/scale frequencies (DC excluded).
+
+    ``excess_only``: count only where SR's amplitude is above the target's. A checkerboard is energy added
+    there; a smooth (L1) model has less than its target, and the two-sided term pushes it to add some,
+    which, phase-free, it can only add as a pattern on the pixel-shuffle grid."""
     size = tf.shape(hr)[1] // scale, tf.shape(hr)[2] // scale  # patches are multiples of the scale
     real = amplitude_spectrum(hr)[:, :, ::size[0], ::size[1]]
     fake = amplitude_spectrum(sr)[:, :, ::size[0], ::size[1]]
+    difference = tf.nn.relu(fake - real) if excess_only else tf.abs(fake - real)
     not_dc = tf.reshape(tf.one_hot(0, scale * scale, on_value=0.0, off_value=1.0), [1, 1, scale, scale])
-    return tf.reduce_sum(tf.abs(fake - real) * not_dc) / tf.cast(tf.size(real[..., 0, 0]) * (scale * scale - 1),
-                                                                 tf.float32)
+    return tf.reduce_sum(difference * not_dc) / tf.cast(tf.size(real[..., 0, 0]) * (scale * scale - 1), tf.float32)
 
 
 def laplacian_energy(images, block=8):
@@ -260,6 +268,7 @@ term("l2")(lambda scale: lambda hr, sr: tf.reduce_mean(tf.square(sr - hr)))
 term("yl1")(lambda scale: luma_l1)
 term("fft")(lambda scale: fft_loss)
 term("grid")(lambda scale: lambda hr, sr: grid_loss(hr, sr, scale))
+term("grid_excess")(lambda scale: lambda hr, sr: grid_loss(hr, sr, scale, excess_only=True))
 term("detail")(lambda scale: detail_loss)
 term("vgg")(lambda scale: FeatureLoss())
 term("hed")(lambda scale: HEDFeatureLoss())
