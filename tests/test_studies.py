@@ -1,5 +1,5 @@
 """The studies' instruments (tools/studies/int8_budget.py, chain_noise.py, interpolation_sweep.py,
-jpeg_block_phase.py): they measure what they say."""
+jpeg_block_phase.py, untrained_models.py): they measure what they say."""
 import sys
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from int8_budget import correct_biases, quantization_budget
 from interpolation_sweep import blend_outputs, choose, remembered
 from jpeg_block_phase import edge_mask, phase_errors, phase_gain
 from lone_pixels import lone_pixels
+from untrained_models import main as untrained_models
 
 
 def test_bias_correction_leaves_every_int8_convolution_unbiased():
@@ -123,3 +124,13 @@ def test_lone_pixels_counts_single_bright_pixels_not_bright_edges_or_pairs():
     image[1, 9] = 120  # 20 above: under the margin
     assert lone_pixels(image, 25) == 1
     assert lone_pixels(image, 15) == 2
+
+
+def test_untrained_models_are_the_sizes_they_name(tmp_path, capsys):
+    import keras
+    untrained_models(["wdsr_b", "32x8x6", "24x12", "--output", str(tmp_path)])
+    assert capsys.readouterr().out.splitlines() == [f"{tmp_path}/wdsr_b_32x8x6.keras: 167,680 parameters",
+                                                    f"{tmp_path}/wdsr_b_24x12.keras: 142,896 parameters"]
+    model = keras.saving.load_model(tmp_path / "wdsr_b_32x8x6.keras")
+    assert sum(1 for layer in model.layers if layer.name.endswith("_expand")) == 8
+    assert model.get_layer("body_block0_expand").output.shape[-1] == 192  # 32 features, expansion 6
