@@ -1,12 +1,10 @@
 """Untrained networks of chosen sizes, saved as .keras files to export and time: speed does not depend on weights.
 
     python tools/studies/untrained_models.py wdsr_b 32x16x6 32x8x6 24x12x6 --output sizes/
-    for f in sizes/*.keras; do python -m tfsr.export $f ${f%.keras}_int8.tflite --quantize int8; done
+    for f in sizes/*.keras; do
+        python -m tfsr.export $f ${f%.keras}_int8.tflite --quantize int8 --num-calibration 32; done
     python tools/benchmark_exports.py sizes/wdsr_b_32x16x6.keras sizes/*_int8.tflite --repeat 11 \\
         --peers ncnn:realesrgan-x4plus
-
-A size is FEATURESxBLOCKSxEXPANSION for EDSR, MDSR and WDSR (EDSR and MDSR
-take no expansion: FEATURESxBLOCKS), FEATURESxCONVS for SRVGG.
 """
 import argparse
 import sys
@@ -15,6 +13,9 @@ from pathlib import Path
 from tfsr import cli
 from tfsr.models import ARCHITECTURES
 
+SIZE_NAMES = {"wdsr_a": ("features", "blocks", "expansion"), "wdsr_b": ("features", "blocks", "expansion"),
+              "srvgg": ("features", "convs")}  # EDSR and MDSR: features and blocks
+
 
 def overrides(arch, size):
     """The `tfsr.models.build` hyperparameters a size names."""
@@ -22,7 +23,7 @@ def overrides(arch, size):
         numbers = [int(n) for n in size.split("x")]
     except ValueError:
         raise cli.UserError(f"{size}: a size is numbers joined by x, e.g. 32x8x6") from None
-    names = ("features", "convs") if arch == "srvgg" else ("features", "blocks", "expansion")
+    names = SIZE_NAMES.get(arch, ("features", "blocks"))
     if not 1 <= len(numbers) <= len(names):
         raise cli.UserError(f"{size}: {arch} takes up to {len(names)} numbers ({'x'.join(names)})")
     return dict(zip(names, numbers))
@@ -33,7 +34,8 @@ def main(argv=None):
                                 description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("arch", choices=ARCHITECTURES, help="the architecture")
-    p.add_argument("sizes", nargs="+", help="sizes, e.g. 32x8x6 (see above)")
+    p.add_argument("sizes", nargs="+", help="sizes: FEATURESxBLOCKSxEXPANSION for WDSR (e.g. 32x8x6), "
+                   "FEATURESxBLOCKS for EDSR and MDSR, FEATURESxCONVS for SRVGG; trailing numbers may be left out")
     p.add_argument("--scale", type=int, default=4, help="upscaling factor")
     p.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
     p.add_argument("--output", type=Path, required=True, help="the folder the .keras files go to")
