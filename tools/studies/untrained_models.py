@@ -6,33 +6,30 @@
     python tools/benchmark_exports.py sizes/wdsr_b_32x16x6.keras sizes/*_int8.tflite --repeat 11 \\
         --peers ncnn:realesrgan-x4plus
 """
-import argparse
 import sys
 from pathlib import Path
 
 from tfsr import cli
 from tfsr.models import ARCHITECTURES
 
-SIZE_NAMES = {"wdsr_a": ("features", "blocks", "expansion"), "wdsr_b": ("features", "blocks", "expansion"),
-              "srvgg": ("features", "convs")}  # EDSR and MDSR: features and blocks
+SIZE_ORDER = ("features", "blocks", "convs", "expansion")  # of those the architecture takes (its registry's options)
 
 
 def overrides(arch, size):
     """The `tfsr.models.build` hyperparameters a size names."""
+    from tfsr.models import get_arch
     try:
         numbers = [int(n) for n in size.split("x")]
     except ValueError:
         raise cli.UserError(f"{size}: a size is numbers joined by x, e.g. 32x8x6") from None
-    names = SIZE_NAMES.get(arch, ("features", "blocks"))
+    names = tuple(name for name in SIZE_ORDER if name in get_arch(arch).options)
     if not 1 <= len(numbers) <= len(names):
         raise cli.UserError(f"{size}: {arch} takes up to {len(names)} numbers ({'x'.join(names)})")
     return dict(zip(names, numbers))
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python tools/studies/untrained_models.py",
-                                description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = cli.parser(__doc__.splitlines()[0], "python tools/studies/untrained_models.py")
     p.add_argument("arch", choices=ARCHITECTURES, help="the architecture")
     p.add_argument("sizes", nargs="+", help="sizes: FEATURESxBLOCKSxEXPANSION for WDSR (e.g. 32x8x6), "
                    "FEATURESxBLOCKS for EDSR and MDSR, FEATURESxCONVS for SRVGG; trailing numbers may be left out")
